@@ -1,0 +1,116 @@
+//! Every limit and timeout of a connection, in one place.
+
+use std::time::Duration;
+
+use crate::handshake::HeadLimits;
+
+/// Limits and timeouts shared by clients and servers.
+///
+/// Every default is chosen to let real traffic through (Autobahn's 16 MiB messages fit) while
+/// bounding what one hostile peer can make a process hold. Build one with `Config::default()` and
+/// set fields; [`Config::validate`] checks the result.
+///
+/// | field | default | why |
+/// |---|---|---|
+/// | `max_frame_size` | 16 MiB | one frame is buffered whole; same as tungstenite |
+/// | `max_message_size` | 64 MiB | a reassembled message; same as tungstenite (Node ws: 100 MiB, python-websockets: 1 MiB) |
+/// | `max_head_bytes` | 16 KiB | handshake head; Node's default `--max-http-header-size` |
+/// | `max_headers` | 100 | handshake header count; python-websockets allows 128, uWebSockets 50 |
+/// | `handshake_timeout` | 10 s | server: time for a client to send its request; the seed's connect timeout |
+/// | `close_timeout` | 10 s | time to wait for the peer's close frame or TCP close; python-websockets' default |
+///
+/// ```
+/// use coro_websocket::Config;
+/// let mut config = Config::default();
+/// config.max_message_size = 1 << 20;
+/// config.validate().unwrap();
+/// config.max_frame_size = 0;
+/// assert!(config.validate().is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Largest accepted frame payload, in bytes.
+    pub max_frame_size: u64,
+    /// Largest accepted message payload (all fragments together), in bytes.
+    pub max_message_size: u64,
+    /// Largest accepted handshake head (request or status line plus headers), in bytes.
+    pub max_head_bytes: usize,
+    /// Largest accepted number of header fields in a handshake.
+    pub max_headers: usize,
+    /// Server: how long a client may take to send its complete upgrade request.
+    pub handshake_timeout: Duration,
+    /// How long to wait for the close handshake to finish before dropping the connection.
+    pub close_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_frame_size: 16 << 20,
+            max_message_size: 64 << 20,
+            max_head_bytes: 16 << 10,
+            max_headers: 100,
+            handshake_timeout: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A [`Config`] value that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {field} {problem}")]
+pub struct ConfigError {
+    /// The offending field.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub problem: &'static str,
+}
+
+impl Config {
+    /// Checks that every limit is usable.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first field that is zero or out of range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let zero = |field| ConfigError {
+            field,
+            problem: "must be greater than zero",
+        };
+        if self.max_frame_size == 0 {
+            return Err(zero("max_frame_size"));
+        }
+        if self.max_message_size == 0 {
+            return Err(zero("max_message_size"));
+        }
+        if self.max_frame_size > usize::MAX as u64 {
+            return Err(ConfigError {
+                field: "max_frame_size",
+                problem: "exceeds the address space",
+            });
+        }
+        if self.max_head_bytes < 64 {
+            return Err(ConfigError {
+                field: "max_head_bytes",
+                problem: "must be at least 64",
+            });
+        }
+        if self.max_headers == 0 {
+            return Err(zero("max_headers"));
+        }
+        if self.handshake_timeout.is_zero() {
+            return Err(zero("handshake_timeout"));
+        }
+        if self.close_timeout.is_zero() {
+            return Err(zero("close_timeout"));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn head_limits(&self) -> HeadLimits {
+        HeadLimits {
+            max_bytes: self.max_head_bytes,
+            max_headers: self.max_headers,
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! The seed's `Options` table, and its counterparts for `wrap_io` and the server.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls_pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::handshake::{Headers, Rejection, Request};
+use crate::url::parse_url;
+
+/// Options for [`connect`](crate::connect): the seed's `Options` table.
+///
+/// Leave fields out with `..Default::default()`, as the seed leaves table fields out.
+///
+/// ```
+/// use coro_websocket::{Options, Tls};
+/// let opts = Options {
+///     host: Some("echo.example.org".into()),
+///     port: Some(443),
+///     tls: Tls::On,
+///     ..Default::default()
+/// };
+/// assert_eq!(opts.pathname, "/");
+/// ```
+#[derive(Clone)]
+pub struct Options {
+    /// A Unix socket path, used when `host` and `port` are both absent.
+    pub path: Option<PathBuf>,
+    /// The host to connect to. Defaults to `127.0.0.1` when only `port` is given.
+    pub host: Option<String>,
+    /// The port. Defaults to 443 with TLS and 80 without.
+    pub port: Option<u16>,
+    /// Whether and how to use TLS (wss).
+    pub tls: Tls,
+    /// The request target: path and query. Default `/`.
+    pub pathname: String,
+    /// The subprotocol(s) to offer, comma-separated (`Sec-WebSocket-Protocol`).
+    pub subprotocol: Option<String>,
+    /// Extra request headers, sent in order after the handshake's own.
+    pub headers: Headers,
+    /// Time allowed for TCP connect, TLS and the HTTP upgrade together. Default 10 s, as in
+    /// the seed's source; `None` waits forever.
+    pub timeout: Option<Duration>,
+    /// A keep-alive frame sent at an interval; see [`Heartbeat`].
+    pub heartbeat: Option<Heartbeat>,
+    /// Limits and timeouts.
+    pub config: Config,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            path: None,
+            host: None,
+            port: None,
+            tls: Tls::Off,
+            pathname: "/".to_owned(),
+            subprotocol: None,
+            headers: Headers::new(),
+            timeout: Some(Duration::from_secs(10)),
+            heartbeat: None,
+            config: Config::default(),
+        }
+    }
+}
+
+impl fmt::Debug for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Options")
+            .field("path", &self.path)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("pathname", &self.pathname)
+            .field("subprotocol", &self.subprotocol)
+            .field("headers", &self.headers)
+            .field("timeout", &self.timeout)
+            .field("heartbeat", &self.heartbeat)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Options {
+    /// Options for a `ws://` or `wss://` URL: host, port, TLS and pathname are taken from it.
+    ///
+    /// # Errors
+    /// [`Error::Url`] if the URL is not a valid WebSocket URL.
+    ///
+    /// ```
+    /// let opts = coro_websocket::Options::from_url("wss://example.org:8443/chat?x=1").unwrap();
+    /// assert_eq!(opts.port, Some(8443));
+    /// assert_eq!(opts.pathname, "/chat?x=1");
+    /// assert!(opts.tls.is_on());
+    /// ```
+    pub fn from_url(url: &str) -> Result<Options, Error> {
+        let url = parse_url(url)?;
+        Ok(Options {
+            host: Some(url.host),
+            port: Some(url.port),
+            tls: if url.tls { Tls::On } else { Tls::Off },
+            pathname: url.pathname,
+            ..Options::default()
+        })
+    }
+}
+
+/// Whether and how to use TLS: the seed's `tls` option (a boolean, or a table of settings).
+#[derive(Debug, Clone, Default)]
+pub enum Tls {
+    /// Plain TCP (`ws://`).
+    #[default]
+    Off,
+    /// TLS with the Mozilla root certificates (webpki-roots).
+    On,
+    /// TLS with custom settings.
+    Config(TlsConfig),
+}
+
+impl Tls {
+    /// Whether TLS is used.
+    pub fn is_on(&self) -> bool {
+        !matches!(self, Tls::Off)
+    }
+}
+
+impl From<bool> for Tls {
+    fn from(on: bool) -> Tls {
+        if on {
+            Tls::On
+        } else {
+            Tls::Off
+        }
+    }
+}
+
+impl From<TlsConfig> for Tls {
+    fn from(config: TlsConfig) -> Tls {
+        Tls::Config(config)
+    }
+}
+
+/// Custom TLS settings for a client.
+///
+/// ```
+/// use coro_websocket::TlsConfig;
+/// let cfg = TlsConfig::new().server_name("localhost");
+/// assert!(TlsConfig::new().add_root_pem(b"not a pem").is_err());
+/// # let _ = cfg;
+/// ```
+#[derive(Clone, Default)]
+pub struct TlsConfig {
+    pub(crate) roots: Vec<CertificateDer<'static>>,
+    pub(crate) webpki_roots: bool,
+    pub(crate) native_roots: bool,
+    pub(crate) client_auth: Option<(Vec<CertificateDer<'static>>, Arc<PrivateKeyDer<'static>>)>,
+    pub(crate) server_name: Option<String>,
+    pub(crate) accept_invalid_certs: bool,
+    pub(crate) rustls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("roots", &self.roots.len())
+            .field("webpki_roots", &self.webpki_roots)
+            .field("native_roots", &self.native_roots)
+            .field("client_auth", &self.client_auth.is_some())
+            .field("server_name", &self.server_name)
+            .field("accept_invalid_certs", &self.accept_invalid_certs)
+            .field("rustls", &self.rustls.is_some())
+            .finish()
+    }
+}
+
+fn pem_error(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::TlsConfig(Box::new(e))
+}
+
+impl TlsConfig {
+    /// Settings that trust no root yet: add roots, or call [`TlsConfig::with_webpki_roots`].
+    pub fn new() -> TlsConfig {
+        TlsConfig::default()
+    }
+
+    /// Also trusts the Mozilla root certificates (webpki-roots).
+    pub fn with_webpki_roots(mut self) -> TlsConfig {
+        self.webpki_roots = true;
+        self
+    }
+
+    /// Also trusts the operating system's root certificates.
+    pub fn with_native_roots(mut self) -> TlsConfig {
+        self.native_roots = true;
+        self
+    }
+
+    /// Trusts every certificate in a PEM bundle.
+    ///
+    /// # Errors
+    /// [`Error::TlsConfig`] if the PEM holds no certificate or cannot be read.
+    pub fn add_root_pem(mut self, pem: &[u8]) -> Result<TlsConfig, Error> {
+        let certs = CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(pem_error)?;
+        if certs.is_empty() {
+            return Err(Error::TlsConfig(
+                "no certificate found in the PEM data".into(),
+            ));
+        }
+        self.roots.extend(certs);
+        Ok(self)
+    }
+
+    /// Trusts one DER certificate.
+    pub fn add_root_der(mut self, der: CertificateDer<'static>) -> TlsConfig {
+        self.roots.push(der);
+        self
+    }
+
+    /// Presents a client certificate chain and its private key, both PEM.
+    ///
+    /// # Errors
+    /// [`Error::TlsConfig`] if either cannot be read.
+    pub fn client_cert_pem(mut self, chain: &[u8], key: &[u8]) -> Result<TlsConfig, Error> {
+        let certs = CertificateDer::pem_slice_iter(chain)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(pem_error)?;
+        if certs.is_empty() {
+            return Err(Error::TlsConfig(
+                "no certificate found in the client chain".into(),
+            ));
+        }
+        let key = PrivateKeyDer::from_pem_slice(key).map_err(pem_error)?;
+        self.client_auth = Some((certs, Arc::new(key)));
+        Ok(self)
+    }
+
+    /// Sends this name in SNI and verifies the server's certificate against it, instead of the
+    /// host connected to.
+    pub fn server_name(mut self, name: impl Into<String>) -> TlsConfig {
+        self.server_name = Some(name.into());
+        self
+    }
+
+    /// **Dangerous:** accepts any server certificate, valid or not, for any name. The connection
+    /// is encrypted but not authenticated: anyone on the path can read and change it. For tests
+    /// against self-signed servers only.
+    pub fn dangerous_accept_invalid_certs(mut self, accept: bool) -> TlsConfig {
+        self.accept_invalid_certs = accept;
+        self
+    }
+
+    /// Uses a complete rustls client configuration as is; the other settings, except
+    /// [`TlsConfig::server_name`], are then ignored.
+    pub fn rustls(mut self, config: Arc<rustls::ClientConfig>) -> TlsConfig {
+        self.rustls = Some(config);
+        self
+    }
+}
+
+/// A keep-alive frame sent every `interval`: the seed's `heartbeat` option.
+///
+/// ```
+/// use std::time::Duration;
+/// use coro_websocket::{Heartbeat, HeartbeatMode};
+/// // The seed's behaviour: an unsolicited pong every 30 s.
+/// let seed = Heartbeat::pong(Duration::from_secs(30));
+/// // Dead-peer detection: ping every 20 s, give up if nothing arrives within 10 s.
+/// let live = Heartbeat::ping(Duration::from_secs(20), Duration::from_secs(10));
+/// assert_eq!(live.mode, HeartbeatMode::Ping { timeout: Duration::from_secs(10) });
+/// # let _ = seed;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// Time between keep-alive frames.
+    pub interval: Duration,
+    /// What to send and whether to expect an answer.
+    pub mode: HeartbeatMode,
+}
+
+/// What the heartbeat sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HeartbeatMode {
+    /// An unsolicited pong (opcode 10), as the seed does. Expects nothing back.
+    #[default]
+    Pong,
+    /// A ping; if no frame at all arrives from the peer within `timeout` after it, the
+    /// connection ends with [`Error::PeerNotResponding`].
+    Ping {
+        /// How long to wait for any sign of life.
+        timeout: Duration,
+    },
+}
+
+impl Heartbeat {
+    /// The seed's heartbeat: an unsolicited pong every `interval`.
+    pub fn pong(interval: Duration) -> Heartbeat {
+        Heartbeat {
+            interval,
+            mode: HeartbeatMode::Pong,
+        }
+    }
+
+    /// A ping every `interval`, failing the connection when the peer stays silent for `timeout`.
+    pub fn ping(interval: Duration, timeout: Duration) -> Heartbeat {
+        Heartbeat {
+            interval,
+            mode: HeartbeatMode::Ping { timeout },
+        }
+    }
+}
+
+/// Options for [`wrap_io`](crate::wrap_io): the seed's `heartbeat` and `mask`, plus limits.
+#[derive(Debug, Clone, Default)]
+pub struct WrapOptions {
+    /// A keep-alive frame sent at an interval.
+    pub heartbeat: Option<Heartbeat>,
+    /// Mask every frame written: `true` makes this the client end of the connection (RFC 6455
+    /// §5.1), `false` the server end.
+    pub mask: bool,
+    /// Limits and timeouts (the close timeout is used here).
+    pub config: Config,
+}
+
+/// The check a server runs on each upgrade request before accepting it.
+pub type RequestHook = Arc<dyn Fn(&Request) -> Result<(), Rejection> + Send + Sync>;
+
+/// Options for [`accept`](crate::accept).
+///
+/// ```
+/// use std::sync::Arc;
+/// use coro_websocket::{Rejection, ServerOptions};
+/// let opts = ServerOptions {
+///     subprotocols: vec!["chat".into()],
+///     on_request: Some(Arc::new(|req| {
+///         if req.headers.get("authorization").is_some() { Ok(()) }
+///         else { Err(Rejection::new(401, "login first")) }
+///     })),
+///     ..Default::default()
+/// };
+/// # let _ = opts;
+/// ```
+#[derive(Clone, Default)]
+pub struct ServerOptions {
+    /// Subprotocols this server speaks; the first one the client offers is selected.
+    pub subprotocols: Vec<String>,
+    /// Extra headers to send in the 101 response.
+    pub headers: Headers,
+    /// Inspects the request; an `Err` refuses it with that HTTP answer.
+    pub on_request: Option<RequestHook>,
+    /// A keep-alive frame sent at an interval.
+    pub heartbeat: Option<Heartbeat>,
+    /// Limits and timeouts (`handshake_timeout` bounds reading the request).
+    pub config: Config,
+}
+
+impl fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("subprotocols", &self.subprotocols)
+            .field("headers", &self.headers)
+            .field("on_request", &self.on_request.is_some())
+            .field("heartbeat", &self.heartbeat)
+            .field("config", &self.config)
+            .finish()
+    }
+}

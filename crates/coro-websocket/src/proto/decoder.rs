@@ -1,0 +1,356 @@
+//! The incoming-frame decoder: bytes in, validated and unmasked frames out.
+//!
+//! It owns everything RFC 6455 says about the *sequence* of incoming frames: header syntax,
+//! masking direction, reserved bits and opcodes, control-frame rules, fragmentation order, size
+//! limits and UTF-8 of text. Limits are checked from the header, before a payload byte is buffered.
+//! Text is validated while the payload arrives, so invalid UTF-8 fails the connection in the middle
+//! of a frame. "Need more bytes" consumes nothing it cannot resume from.
+
+use bytes::{Buf, BytesMut};
+
+use super::close::CloseFrame;
+use super::frame::{FrameHeader, Message, Opcode};
+use super::mask::apply_mask;
+use super::utf8::Utf8Validator;
+use super::{ProtocolError, Role};
+
+/// Incremental, validating frame decoder for one direction of one connection.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use coro_websocket::proto::{FrameDecoder, Role};
+/// use coro_websocket::Opcode;
+/// let mut dec = FrameDecoder::new(Role::Client, 1 << 20, 1 << 20);
+/// let mut buf = BytesMut::from(&b"\x01\x03Hel\x80\x02lo"[..]);
+/// let first = dec.decode(&mut buf).unwrap().unwrap();
+/// assert_eq!((first.opcode, first.fin, &first.payload[..]), (Opcode::Text, false, &b"Hel"[..]));
+/// let last = dec.decode(&mut buf).unwrap().unwrap();
+/// assert_eq!((last.opcode, last.fin, &last.payload[..]), (Opcode::Continuation, true, &b"lo"[..]));
+/// assert!(dec.decode(&mut buf).unwrap().is_none());
+/// ```
+#[derive(Debug, Clone)]
+pub struct FrameDecoder {
+    role: Role,
+    max_frame_size: u64,
+    max_message_size: u64,
+    /// The header of the frame whose payload is arriving (its bytes already consumed).
+    header: Option<FrameHeader>,
+    /// Bytes at the front of the buffer already unmasked and validated.
+    processed: usize,
+    /// The opcode of the fragmented data message in progress.
+    fragment: Option<Opcode>,
+    /// Payload bytes of the data message in progress, including the current frame.
+    message_len: u64,
+    utf8: Utf8Validator,
+}
+
+impl FrameDecoder {
+    /// A decoder for frames arriving at an endpoint of the given role.
+    ///
+    /// `max_frame_size` and `max_message_size` bound one frame's payload and one reassembled
+    /// message's payload.
+    pub fn new(role: Role, max_frame_size: u64, max_message_size: u64) -> FrameDecoder {
+        FrameDecoder {
+            role,
+            max_frame_size,
+            max_message_size,
+            header: None,
+            processed: 0,
+            fragment: None,
+            message_len: 0,
+            utf8: Utf8Validator::default(),
+        }
+    }
+
+    /// The role this decoder receives for.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Decodes the next frame from `buf`, consuming its bytes.
+    ///
+    /// Returns `Ok(None)` when `buf` does not yet hold a whole frame; call again with more bytes.
+    /// A partial payload is unmasked and (for text) validated in place, so no work is redone.
+    ///
+    /// # Errors
+    /// The [`ProtocolError`] the peer committed. The decoder must not be used after an error.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Message>, ProtocolError> {
+        let header = match self.header {
+            Some(h) => h,
+            None => {
+                let Some((h, n)) = FrameHeader::parse(buf)? else {
+                    return Ok(None);
+                };
+                self.check_header(&h)?;
+                buf.advance(n);
+                self.header = Some(h);
+                self.processed = 0;
+                h
+            }
+        };
+        // `len` fits in usize: check_header bounded it by max_frame_size (a usize-sized limit).
+        let len = header.len as usize;
+        let available = buf.len().min(len);
+        if available > self.processed {
+            let fresh = &mut buf[self.processed..available];
+            if let Some(key) = header.mask {
+                apply_mask(fresh, key, self.processed);
+            }
+            if self.is_text(&header) {
+                self.utf8.feed(fresh)?;
+            }
+            self.processed = available;
+        }
+        if buf.len() < len {
+            // Ask the transport for the rest of this frame, but never more than a bounded step.
+            buf.reserve((len - buf.len()).min(1 << 16));
+            return Ok(None);
+        }
+        self.header = None;
+        self.processed = 0;
+        let payload = buf.split_to(len).freeze();
+        let opcode = Opcode::from_u8(header.opcode).expect("checked in check_header");
+        if opcode.is_data() && header.fin {
+            // RFC 6455 §8.1: a text message must end on a code point boundary.
+            let text = self.fragment.unwrap_or(opcode) == Opcode::Text;
+            if text && !self.utf8.is_complete() {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+            self.utf8.reset();
+            self.fragment = None;
+            self.message_len = 0;
+        } else if opcode.is_data() && opcode != Opcode::Continuation {
+            self.fragment = Some(opcode);
+        } else if opcode == Opcode::Close {
+            CloseFrame::parse(&payload)?;
+        }
+        Ok(Some(Message {
+            fin: header.fin,
+            rsv1: header.rsv & 4 != 0,
+            rsv2: header.rsv & 2 != 0,
+            rsv3: header.rsv & 1 != 0,
+            opcode,
+            mask: header.mask.is_some(),
+            len,
+            payload,
+        }))
+    }
+
+    fn is_text(&self, header: &FrameHeader) -> bool {
+        header.opcode == Opcode::Text as u8
+            || (header.opcode == Opcode::Continuation as u8 && self.fragment == Some(Opcode::Text))
+    }
+
+    /// Every check that the header alone decides, before any payload is buffered.
+    fn check_header(&mut self, h: &FrameHeader) -> Result<(), ProtocolError> {
+        // RFC 6455 §5.2: "MUST be 0 unless an extension is negotiated that defines meanings".
+        if h.rsv != 0 {
+            return Err(ProtocolError::ReservedBits);
+        }
+        // RFC 6455 §5.2: reserved opcodes fail the connection.
+        let opcode = Opcode::from_u8(h.opcode).ok_or(ProtocolError::ReservedOpcode(h.opcode))?;
+        // RFC 6455 §5.1: clients MUST mask; servers MUST NOT.
+        match (self.role, h.mask.is_some()) {
+            (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame),
+            (Role::Client, true) => return Err(ProtocolError::MaskedFrame),
+            _ => {}
+        }
+        if opcode.is_control() {
+            // RFC 6455 §5.5: control frames MUST have a payload length of 125 bytes or less
+            // and MUST NOT be fragmented.
+            if h.len > 125 {
+                return Err(ProtocolError::ControlFrameTooLong(h.len));
+            }
+            if !h.fin {
+                return Err(ProtocolError::FragmentedControlFrame);
+            }
+            return Ok(());
+        }
+        // RFC 6455 §5.4: fragments of one message arrive in order, not interleaved.
+        match (opcode, self.fragment) {
+            (Opcode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
+            (Opcode::Text | Opcode::Binary, Some(_)) => {
+                return Err(ProtocolError::ExpectedContinuation)
+            }
+            _ => {}
+        }
+        if h.len > self.max_frame_size || h.len > usize::MAX as u64 {
+            return Err(ProtocolError::FrameTooBig {
+                len: h.len,
+                max: self.max_frame_size,
+            });
+        }
+        self.message_len += h.len;
+        if self.message_len > self.max_message_size {
+            return Err(ProtocolError::MessageTooBig {
+                len: self.message_len,
+                max: self.max_message_size,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::encode_frame;
+
+    const MIB: u64 = 1 << 20;
+
+    fn server() -> FrameDecoder {
+        FrameDecoder::new(Role::Server, MIB, 4 * MIB)
+    }
+    fn client() -> FrameDecoder {
+        FrameDecoder::new(Role::Client, MIB, 4 * MIB)
+    }
+    fn wire(msg: &Message, mask: bool) -> BytesMut {
+        let mut out = BytesMut::new();
+        encode_frame(msg, mask.then_some([9, 8, 7, 6]), &mut out);
+        out
+    }
+    fn decode_all(dec: &mut FrameDecoder, bytes: &[u8]) -> Result<Vec<Message>, ProtocolError> {
+        let mut buf = BytesMut::from(bytes);
+        let mut out = Vec::new();
+        while let Some(m) = dec.decode(&mut buf)? {
+            out.push(m);
+        }
+        Ok(out)
+    }
+
+    // RFC 6455 §5.1: masking direction.
+    #[test]
+    fn server_unmasks_client_frames() {
+        let frames = decode_all(&mut server(), &wire(&Message::text("Hello"), true)).unwrap();
+        assert_eq!(&frames[0].payload[..], b"Hello");
+        assert!(frames[0].mask);
+    }
+
+    #[test]
+    fn server_refuses_unmasked_and_client_refuses_masked() {
+        let unmasked = wire(&Message::text("x"), false);
+        assert_eq!(
+            decode_all(&mut server(), &unmasked),
+            Err(ProtocolError::UnmaskedFrame)
+        );
+        let masked = wire(&Message::text("x"), true);
+        assert_eq!(
+            decode_all(&mut client(), &masked),
+            Err(ProtocolError::MaskedFrame)
+        );
+    }
+
+    // RFC 6455 §5.2: reserved bits and opcodes.
+    #[test]
+    fn reserved_bits_and_opcodes() {
+        for rsv in [0x40u8, 0x20, 0x10] {
+            assert_eq!(
+                decode_all(&mut client(), &[0x81 | rsv, 0x00]),
+                Err(ProtocolError::ReservedBits)
+            );
+        }
+        for op in [3u8, 7, 0xb, 0xf] {
+            assert_eq!(
+                decode_all(&mut client(), &[0x80 | op, 0x00]),
+                Err(ProtocolError::ReservedOpcode(op))
+            );
+        }
+    }
+
+    // RFC 6455 §5.5: control frames.
+    #[test]
+    fn control_frame_rules() {
+        let mut long = vec![0x89, 0x7e, 0x00, 0x7e];
+        long.extend(vec![0u8; 126]);
+        assert_eq!(
+            decode_all(&mut client(), &long),
+            Err(ProtocolError::ControlFrameTooLong(126))
+        );
+        assert_eq!(
+            decode_all(&mut client(), &[0x09, 0x00]),
+            Err(ProtocolError::FragmentedControlFrame)
+        );
+        assert_eq!(
+            decode_all(&mut client(), &[0x88, 0x01, 0x03]),
+            Err(ProtocolError::InvalidCloseLength)
+        );
+    }
+
+    // RFC 6455 §5.4: fragmentation.
+    #[test]
+    fn fragmentation_order() {
+        assert_eq!(
+            decode_all(&mut client(), b"\x80\x01a"),
+            Err(ProtocolError::UnexpectedContinuation)
+        );
+        assert_eq!(
+            decode_all(&mut client(), b"\x01\x01a\x81\x01b"),
+            Err(ProtocolError::ExpectedContinuation)
+        );
+        // A ping may sit between fragments.
+        let frames = decode_all(&mut client(), b"\x01\x01a\x89\x00\x80\x01b").unwrap();
+        let ops: Vec<_> = frames.iter().map(|f| f.opcode).collect();
+        assert_eq!(ops, [Opcode::Text, Opcode::Ping, Opcode::Continuation]);
+    }
+
+    // RFC 6455 §8.1: UTF-8, fail fast in mid-frame and across fragments.
+    #[test]
+    fn invalid_utf8_fails_before_the_frame_ends() {
+        let mut dec = client();
+        // Header announces 10 bytes; the first 4 arrive and include an invalid sequence.
+        let mut buf = BytesMut::from(&b"\x81\x0aab\xed\xa0"[..]);
+        assert_eq!(dec.decode(&mut buf), Err(ProtocolError::InvalidUtf8));
+    }
+
+    #[test]
+    fn utf8_split_across_fragments() {
+        // "€" = e2 82 ac split over two fragments.
+        let frames = decode_all(&mut client(), b"\x01\x02a\xe2\x80\x02\x82\xac").unwrap();
+        assert_eq!(frames.len(), 2);
+        assert_eq!(
+            decode_all(&mut client(), b"\x01\x02a\xe2\x80\x01\x82"),
+            Err(ProtocolError::InvalidUtf8)
+        );
+    }
+
+    #[test]
+    fn binary_is_not_utf8_checked() {
+        assert!(decode_all(&mut client(), b"\x82\x02\xff\xfe").is_ok());
+    }
+
+    #[test]
+    fn byte_at_a_time_decoding() {
+        let bytes = wire(&Message::text("héllo wörld"), true);
+        let mut dec = server();
+        let mut buf = BytesMut::new();
+        let mut got = None;
+        for b in bytes.iter() {
+            buf.extend_from_slice(&[*b]);
+            if let Some(m) = dec.decode(&mut buf).unwrap() {
+                got = Some(m);
+            }
+        }
+        assert_eq!(got.unwrap().as_text(), Some("héllo wörld"));
+    }
+
+    // Limits: decided from the header, before buffering.
+    #[test]
+    fn limits_are_enforced_from_the_header() {
+        let mut dec = FrameDecoder::new(Role::Client, 100, 150);
+        assert_eq!(
+            decode_all(&mut dec, b"\x82\x7f\x7f\xff\xff\xff\xff\xff\xff\xff"),
+            Err(ProtocolError::FrameTooBig {
+                len: (1 << 63) - 1,
+                max: 100
+            })
+        );
+        let mut dec = FrameDecoder::new(Role::Client, 100, 150);
+        let mut bytes = vec![0x02, 100];
+        bytes.extend([0u8; 100]);
+        bytes.extend([0x80, 100]);
+        assert_eq!(
+            decode_all(&mut dec, &bytes),
+            Err(ProtocolError::MessageTooBig { len: 200, max: 150 })
+        );
+    }
+}
