@@ -1,1 +1,79 @@
-fn main() {}
+//! `coro-websocket`: the command-line tool. Its flags and outputs follow
+//! `shared/cli-contract.md`, a stable interface for scripts.
+
+mod connect;
+mod demo;
+mod serve;
+mod tls;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// WebSocket (RFC 6455) echo server, interactive client and demo.
+#[derive(Parser, Debug)]
+#[command(name = "coro-websocket", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run an echo server: every data message is sent back with the same type.
+    Serve(serve::ServeArgs),
+    /// Connect to a WebSocket server: stdin lines out, received messages to stdout.
+    Connect(connect::ConnectArgs),
+    /// Run the seed's example against an embedded WSS echo server (offline).
+    Demo,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Connect(args) => connect::run(args).await,
+            Command::Demo => demo::run().await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error and its causes on one line, leaving out causes the message above already quotes.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line
+}

@@ -1,0 +1,153 @@
+//! `coro-websocket connect`: an interactive client. Stdin lines go out as messages; received
+//! data messages are printed one per line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use clap::Args;
+use coro_websocket::{
+    connect, CloseCode, Heartbeat, Message, Opcode, Options, Reader, Tls, TlsConfig, Writer,
+};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+/// Flags of `connect`.
+#[derive(Args, Debug)]
+pub struct ConnectArgs {
+    /// The ws:// or wss:// URL to connect to.
+    url: String,
+    /// An extra request header, "Name: value" (repeatable, sent in order).
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// The subprotocol(s) to offer.
+    #[arg(long, value_name = "P")]
+    subprotocol: Option<String>,
+    /// Send stdin lines as binary messages instead of text.
+    #[arg(long)]
+    binary: bool,
+    /// Trust this PEM CA certificate (wss).
+    #[arg(long, value_name = "CERT.pem")]
+    ca: Option<PathBuf>,
+    /// Accept any server certificate (wss). Insecure: for testing only.
+    #[arg(long)]
+    insecure: bool,
+    /// Connect through a Unix socket at PATH (the URL still gives the path and Host).
+    #[arg(long, value_name = "PATH")]
+    unix: Option<PathBuf>,
+    /// Ping every MS milliseconds and give up if the server stays silent for as long.
+    #[arg(long, value_name = "MS")]
+    heartbeat: Option<u64>,
+    /// Time allowed for connecting, TLS and the upgrade, in milliseconds (default 10000).
+    #[arg(long, value_name = "MS")]
+    timeout: Option<u64>,
+}
+
+fn options(args: &ConnectArgs) -> Result<Options> {
+    let mut options = Options::from_url(&args.url)?;
+    for header in &args.headers {
+        let Some((name, value)) = header.split_once(':') else {
+            bail!("invalid header {header:?}: expected \"Name: value\"");
+        };
+        options.headers.push(name.trim(), value.trim());
+    }
+    options.subprotocol = args.subprotocol.clone();
+    if let Some(ms) = args.timeout {
+        options.timeout = Some(Duration::from_millis(ms));
+    }
+    if let Some(ms) = args.heartbeat {
+        let every = Duration::from_millis(ms);
+        options.heartbeat = Some(Heartbeat::ping(every, every));
+    }
+    if args.ca.is_some() || args.insecure {
+        if !options.tls.is_on() {
+            bail!("--ca and --insecure need a wss:// URL");
+        }
+        let mut tls = TlsConfig::new();
+        if let Some(path) = &args.ca {
+            let pem =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            tls = tls.add_root_pem(&pem)?;
+        }
+        if args.insecure {
+            tls = tls.dangerous_accept_invalid_certs(true);
+        }
+        options.tls = Tls::Config(tls);
+    }
+    if let Some(path) = &args.unix {
+        // The URL's host still names the server for Host and TLS; the socket is the transport.
+        let host = options.host.take();
+        options.port = None;
+        options.path = Some(path.clone());
+        if let (Some(host), Tls::On) = (host, &options.tls) {
+            options.tls = Tls::Config(TlsConfig::new().server_name(host));
+        }
+    }
+    Ok(options)
+}
+
+/// Runs `connect`.
+pub async fn run(args: ConnectArgs) -> Result<ExitCode> {
+    let options = options(&args)?;
+    let (response, reader, writer) = connect(options).await?;
+    tracing::info!(
+        "connected: {} {}, subprotocol {:?}",
+        response.code,
+        response.reason,
+        response.subprotocol
+    );
+    let opcode = if args.binary {
+        Opcode::Binary
+    } else {
+        Opcode::Text
+    };
+    let sender = tokio::spawn(send_stdin(writer, opcode));
+    let outcome = print_messages(reader).await;
+    sender.abort();
+    outcome
+}
+
+/// Sends each stdin line as one message; at EOF sends close 1000.
+async fn send_stdin(mut writer: Writer, opcode: Opcode) -> Result<()> {
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    while let Some(line) = lines.next_line().await? {
+        writer
+            .write(Message::new(opcode, Bytes::from(line.into_bytes())))
+            .await?;
+    }
+    writer.close(CloseCode::NORMAL, "").await?;
+    Ok(())
+}
+
+/// Prints each data message; decides the exit status from how the connection ended.
+async fn print_messages(mut reader: Reader) -> Result<ExitCode> {
+    let mut stdout = tokio::io::stdout();
+    loop {
+        match reader.read_message().await {
+            Ok(Some(message)) => {
+                stdout.write_all(&message.payload).await?;
+                stdout.write_all(b"\n").await?;
+                stdout.flush().await?;
+            }
+            Ok(None) => break,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    match reader.close_frame() {
+        Some(Some(frame))
+            if frame.code != CloseCode::NORMAL && frame.code != CloseCode::GOING_AWAY =>
+        {
+            eprintln!("closed: {} {}", frame.code, frame.reason);
+            Ok(ExitCode::FAILURE)
+        }
+        Some(_) => Ok(ExitCode::SUCCESS),
+        None => {
+            eprintln!("error: connection ended without a close frame");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! The CLI contract (`shared/cli-contract.md`), exercised on the real binary over real sockets.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_coro-websocket");
+
+/// A running `serve`, killed (by its own PID) when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .trim()
+            .to_owned();
+        Server { child, url }
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "serve did not exit on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `connect` with `input` on stdin; returns (exit code, stdout, stderr).
+fn run_connect(args: &[&str], input: &str) -> (i32, String, String) {
+    let mut child = Command::new(BIN)
+        .arg("connect")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn connect");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn serve_prints_one_line_and_connect_echoes_lines() {
+    let server = Server::start(&["--listen", "127.0.0.1:0"]);
+    assert!(server.url.starts_with("ws://127.0.0.1:"), "{}", server.url);
+    let (code, out, err) = run_connect(&[&server.url], "hello\nwörld\n\nlast\n");
+    assert_eq!(code, 0, "stderr: {err}");
+    assert_eq!(out, "hello\nwörld\n\nlast\n");
+    assert!(server.terminate().success(), "serve exits 0 on SIGTERM");
+}
+
+#[test]
+fn binary_mode_echoes_bytes() {
+    let server = Server::start(&["--listen", "127.0.0.1:0"]);
+    let (code, out, _) = run_connect(&["--binary", &server.url], "abc\n");
+    assert_eq!((code, out.as_str()), (0, "abc\n"));
+}
+
+#[test]
+fn serve_over_a_unix_socket() {
+    let path = std::env::temp_dir().join(format!("coro-ws-cli-{}.sock", std::process::id()));
+    let path_str = path.to_str().unwrap();
+    let server = Server::start(&["--unix", path_str]);
+    assert_eq!(server.url, format!("ws+unix://{path_str}"));
+    let (code, out, err) = run_connect(&["--unix", path_str, "ws://localhost/"], "via unix\n");
+    assert_eq!((code, out.as_str()), (0, "via unix\n"), "stderr: {err}");
+    assert!(server.terminate().success());
+    assert!(!path.exists(), "socket file removed on exit");
+}
+
+#[test]
+fn serve_selects_the_first_offered_subprotocol_it_knows() {
+    let server = Server::start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--subprotocol",
+        "b",
+        "--subprotocol",
+        "a",
+    ]);
+    let addr = server.url.strip_prefix("ws://").unwrap().to_owned();
+    let mut tcp = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        tcp,
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Protocol: c, a, b\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = String::new();
+    let mut reader = BufReader::new(tcp);
+    while !head.ends_with("\r\n\r\n") {
+        reader.read_line(&mut head).unwrap();
+    }
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(head.contains("Sec-WebSocket-Protocol: a\r\n"), "{head}");
+}
+
+#[test]
+fn max_message_closes_with_1009() {
+    let server = Server::start(&["--listen", "127.0.0.1:0", "--max-message", "10"]);
+    let (code, out, err) = run_connect(&[&server.url], "short\nthis line is far too long\n");
+    assert_eq!(code, 1);
+    assert_eq!(out, "short\n");
+    assert!(err.contains("closed: 1009"), "stderr: {err}");
+}
+
+/// A one-shot raw server answering the upgrade with `response`, then staying silent.
+fn raw_server(response: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut tcp, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = tcp.read(&mut buf);
+        let _ = tcp.write_all(response.as_bytes());
+        std::thread::sleep(Duration::from_secs(3));
+    });
+    format!("ws://{addr}/")
+}
+
+#[test]
+fn refused_upgrade_names_the_status() {
+    let url = raw_server("HTTP/1.1 403 Forbidden\r\nContent-Length: 6\r\n\r\nno way");
+    let (code, _, err) = run_connect(&[&url], "");
+    assert_eq!(code, 1);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains("403"), "stderr: {err}");
+}
+
+#[test]
+fn silent_server_times_out() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let started = Instant::now();
+    let (code, _, err) = run_connect(&["--timeout", "300", &url], "");
+    assert_eq!(code, 1);
+    assert!(err.contains("timed out"), "stderr: {err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop(listener);
+}
+
+#[test]
+fn connection_refused_is_one_clear_line() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (code, _, err) = run_connect(&[&format!("ws://127.0.0.1:{port}/")], "");
+    assert_eq!(code, 1);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.to_lowercase().contains("refused"), "{err}");
+}
+
+#[test]
+fn bad_url_is_refused() {
+    let (code, _, err) = run_connect(&["http://example.com/"], "");
+    assert_eq!(code, 1);
+    assert!(err.contains("scheme"), "{err}");
+}
+
+#[test]
+fn demo_runs_the_seed_example() {
+    let out = Command::new(BIN).arg("demo").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Host responded with Hello There!\nConnection closed!\n"
+    );
+}
+
+#[test]
+fn wss_serve_with_ca_and_insecure() {
+    let dir = std::env::temp_dir().join(format!("coro-ws-cli-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = rcgen::CertifiedIssuer::self_signed(
+        {
+            let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            p
+        },
+        rcgen::KeyPair::generate().unwrap(),
+    )
+    .unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let (ca_path, cert_path, key_path) = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(&ca_path, ca.pem()).unwrap();
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let server = Server::start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        cert_path.to_str().unwrap(),
+        "--tls-key",
+        key_path.to_str().unwrap(),
+    ]);
+    assert!(server.url.starts_with("wss://"), "{}", server.url);
+    let (code, out, err) = run_connect(
+        &["--ca", ca_path.to_str().unwrap(), &server.url],
+        "secure\n",
+    );
+    assert_eq!((code, out.as_str()), (0, "secure\n"), "stderr: {err}");
+    let (code, out, _) = run_connect(&["--insecure", &server.url], "anyway\n");
+    assert_eq!((code, out.as_str()), (0, "anyway\n"));
+    let (code, _, err) = run_connect(&[&server.url], "untrusted\n");
+    assert_eq!(code, 1);
+    assert!(err.to_lowercase().contains("certificate"), "stderr: {err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
