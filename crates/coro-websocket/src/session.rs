@@ -96,8 +96,10 @@ impl Shared {
         }
     }
 
-    /// Ends the session from outside: wakes the reader and shuts the socket down.
-    fn abort(&self, why: Abort) {
+    /// Ends the session from outside: wakes the reader and shuts the socket down (or, with no OS
+    /// socket to shut down, e.g. a server's stream or `wrap_io`, closes the sink so the peer sees
+    /// the connection end even while the application still holds the writer).
+    fn abort(self: &Arc<Self>, why: Abort) {
         {
             let mut slot = self.abort.lock().unwrap_or_else(|p| p.into_inner());
             if slot.is_none() {
@@ -108,10 +110,12 @@ impl Shared {
         self.reader_waker.wake();
         if let Some(t) = &self.transport {
             t.shutdown();
+        } else if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(self.clone().fulfil(None, true));
         }
     }
 
-    pub(crate) fn shutdown(&self) {
+    pub(crate) fn shutdown(self: &Arc<Self>) {
         self.abort(Abort::Shutdown);
     }
 
