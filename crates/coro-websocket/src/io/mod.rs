@@ -277,8 +277,12 @@ fn start_session(
 ) -> (Reader, Writer, Weak<Shared>) {
     let codec = FrameCodec::new(role, config);
     let (read_half, write_half) = tokio::io::split(stream);
-    let mut frames_in = FramedRead::new(read_half, codec.clone());
-    frames_in.read_buffer_mut().extend_from_slice(&leftover);
+    // Bytes that came in with the handshake are frames; they must be read before the socket.
+    let read_half = Prefixed {
+        prefix: leftover.freeze(),
+        inner: read_half,
+    };
+    let frames_in = FramedRead::new(read_half, codec.clone());
     let frames_out = FramedWrite::new(write_half, codec);
     session::open(
         Box::pin(frames_in),
@@ -289,6 +293,31 @@ fn start_session(
         transport,
         true,
     )
+}
+
+/// A reader that yields `prefix` before reading from `inner`.
+struct Prefixed<R> {
+    prefix: Bytes,
+    inner: R,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Prefixed<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.prefix.is_empty() {
+            return std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        }
+        let n = self.prefix.len().min(buf.remaining());
+        buf.put_slice(&self.prefix.split_to(n));
+        if self.prefix.is_empty() {
+            // Release the handshake buffer.
+            self.prefix = Bytes::new();
+        }
+        std::task::Poll::Ready(Ok(()))
+    }
 }
 
 /// Accepts a WebSocket connection on an established stream: the server side of the handshake.
