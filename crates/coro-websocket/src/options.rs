@@ -289,7 +289,9 @@ pub enum HeartbeatMode {
     #[default]
     Pong,
     /// A ping; if no frame at all arrives from the peer within `timeout` after it, the
-    /// connection ends with [`Error::PeerNotResponding`].
+    /// connection ends with [`Error::PeerNotResponding`]. Frames are noticed as the reader reads
+    /// them, so a round in which the application was not waiting in [`crate::Reader::read`]
+    /// does not count against the peer.
     Ping {
         /// How long to wait for any sign of life.
         timeout: Duration,

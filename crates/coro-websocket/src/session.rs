@@ -10,7 +10,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -65,6 +65,10 @@ pub(crate) struct Shared {
     reader_waker: AtomicWaker,
     /// Frames received so far: the heartbeat's evidence of life.
     activity: AtomicU64,
+    /// Whether the reader is waiting on an empty transport, so that every frame the peer sent has
+    /// been counted in `activity`. While the application is busy elsewhere, unread frames may be
+    /// sitting in the socket, and the heartbeat must not call the peer dead.
+    reader_waiting: AtomicBool,
     transport: Option<Transport>,
     close_timeout: Duration,
     max_message_size: u64,
@@ -238,6 +242,7 @@ pub(crate) fn open(
         abort: Mutex::new(None),
         reader_waker: AtomicWaker::new(),
         activity: AtomicU64::new(0),
+        reader_waiting: AtomicBool::new(false),
         transport,
         close_timeout: config.close_timeout,
         max_message_size: config.max_message_size,
@@ -294,7 +299,9 @@ fn spawn_heartbeat(weak: Weak<Shared>, hb: Heartbeat) {
                     drop(shared);
                     tokio::time::sleep(timeout).await;
                     let Some(shared) = weak.upgrade() else { return };
+                    // Only a reader waiting on an empty transport proves that nothing came.
                     if shared.activity.load(Ordering::Acquire) == seen
+                        && shared.reader_waiting.load(Ordering::Acquire)
                         && shared.conn().state() == State::Open
                     {
                         tracing::debug!("heartbeat: no answer within {timeout:?}");
@@ -475,7 +482,16 @@ impl Reader {
                     });
                 }
             }
-            let item = ready!(self.stream.as_mut().poll_next(cx));
+            let item = match self.stream.as_mut().poll_next(cx) {
+                Poll::Pending => {
+                    self.shared.reader_waiting.store(true, Ordering::Release);
+                    return Poll::Pending;
+                }
+                Poll::Ready(item) => {
+                    self.shared.reader_waiting.store(false, Ordering::Release);
+                    item
+                }
+            };
             match item {
                 None => {
                     self.done = true;

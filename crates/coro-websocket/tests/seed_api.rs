@@ -616,6 +616,27 @@ async fn heartbeat_ping_keeps_a_live_connection_open() {
     assert_eq!(got.as_text(), Some("alive"));
 }
 
+// Regression: the heartbeat counted only frames already read, so a live peer whose pongs sat
+// unread in the socket while the application was busy was declared dead.
+#[tokio::test]
+async fn heartbeat_ping_does_not_blame_the_peer_while_the_app_is_not_reading() {
+    let addr = echo_server(ServerOptions::default()).await;
+    let (_res, mut read, mut write) = connect(Options {
+        heartbeat: Some(Heartbeat::ping(
+            Duration::from_millis(100),
+            Duration::from_millis(200),
+        )),
+        ..to(addr)
+    })
+    .await
+    .unwrap();
+    // Busy elsewhere for several heartbeat rounds; the server's pongs pile up unread.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    write.write(Message::text("still alive")).await.unwrap();
+    let got = soon(read.read_message()).await.unwrap().unwrap();
+    assert_eq!(got.as_text(), Some("still alive"));
+}
+
 #[tokio::test]
 async fn heartbeat_ping_detects_a_peer_that_stopped_answering() {
     let (addr, raw) = raw_server().await;
