@@ -462,3 +462,45 @@ async fn unanswered_close_times_out_and_drops_tcp_while_the_writer_is_held() {
         peer.expect_eof().await;
     }
 }
+
+// The reader may be parked in another task when the writer sends the close: it must still
+// arm the close timeout.
+#[tokio::test]
+async fn close_timeout_applies_to_a_reader_already_waiting_in_another_task() {
+    for ours in BOTH {
+        let mut config = Config::default();
+        config.close_timeout = Duration::from_millis(300);
+        let (mut peer, mut reader, mut writer) = setup(ours, config).await;
+        let parked = tokio::spawn(async move { reader.read().await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = Instant::now();
+        soon(writer.close(CloseCode::NORMAL, "")).await.unwrap();
+        let err = soon(parked).await.unwrap().unwrap_err();
+        assert!(
+            matches!(err, Error::Timeout(TimeoutKind::Close, _)),
+            "{ours:?}: {err:?}"
+        );
+        assert!(started.elapsed() < Duration::from_millis(1500));
+        assert_eq!(peer.expect_close().await.close_code(), Some(1000));
+    }
+}
+
+// RFC 6455 §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
+// response, unless it already received a Close frame" -- having sent one is no excuse.
+#[tokio::test]
+async fn ping_after_our_close_is_still_answered() {
+    for ours in BOTH {
+        let (mut peer, mut reader, mut writer) = setup(ours, Config::default()).await;
+        soon(writer.close(CloseCode::NORMAL, "")).await.unwrap();
+        assert_eq!(peer.expect_close().await.close_code(), Some(1000));
+        peer.send_frame(true, 9, b"still there?").await;
+        let got = soon(reader.read()).await.unwrap().unwrap();
+        assert_eq!(got.opcode, Opcode::Ping);
+        let pong = peer.next_frame().await.expect("a pong, not EOF");
+        assert_eq!(
+            (pong.opcode, &pong.payload[..]),
+            (0xA, &b"still there?"[..]),
+            "{ours:?}"
+        );
+    }
+}

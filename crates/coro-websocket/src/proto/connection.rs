@@ -126,11 +126,17 @@ impl Connection {
     pub fn receive(&mut self, frame: &Message) -> Received {
         match frame.opcode {
             // RFC 6455 §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame
-            // in response, unless it already received a Close frame."
-            Opcode::Ping if self.state == State::Open => Received {
-                reply: Some(Message::pong(frame.payload.clone())),
-                close_transport: false,
-            },
+            // in response, unless it already received a Close frame." Having sent one (Closing)
+            // does not excuse it: a pong is a control frame, not data.
+            Opcode::Ping
+                if self.close_received.is_none()
+                    && matches!(self.state, State::Open | State::Closing) =>
+            {
+                Received {
+                    reply: Some(Message::pong(frame.payload.clone())),
+                    close_transport: false,
+                }
+            }
             Opcode::Close if self.close_received.is_none() => {
                 // The decoder validated the body; a parse failure here cannot happen.
                 let body = CloseFrame::parse(&frame.payload).unwrap_or(None);
@@ -286,6 +292,16 @@ mod tests {
         assert_eq!(
             c.receive(&Message::close_empty()).reply,
             Some(Message::close_empty())
+        );
+    }
+
+    #[test]
+    fn ping_after_close_sent_still_gets_a_pong() {
+        let mut c = Connection::new(Role::Client);
+        c.send(&Message::close(CloseCode::NORMAL, "")).unwrap();
+        assert_eq!(
+            c.receive(&Message::ping("x")).reply,
+            Some(Message::pong("x"))
         );
     }
 
