@@ -235,6 +235,15 @@ fn cases() -> Vec<Case> {
             1009,
         ),
         case(
+            "header announcing 1 GiB, no payload sent",
+            |m| header(true, 0, 2, m, 1 << 30),
+            ProtocolError::FrameTooBig {
+                len: 1 << 30,
+                max: 1000,
+            },
+            1009,
+        ),
+        case(
             "64-bit length with the top bit set",
             |m| header(true, 0, 2, m, 1 << 63),
             ProtocolError::LengthTopBit,
@@ -502,5 +511,59 @@ async fn ping_after_our_close_is_still_answered() {
             (0xA, &b"still there?"[..]),
             "{ours:?}"
         );
+    }
+}
+
+// Valid edge cases must not be mistaken for violations: code points split across fragments,
+// empty frames, and sizes exactly at the limits.
+#[tokio::test]
+async fn valid_edge_cases_are_accepted_in_both_roles() {
+    type Valid = (&'static str, Vec<(bool, u8, Vec<u8>)>, Opcode, Vec<u8>);
+    let cases: Vec<Valid> = vec![
+        (
+            "code point split across fragments",
+            vec![
+                (false, 1, b"caf\xc3".to_vec()),
+                (false, 0, b"\xa9 \xf0\x9f".to_vec()),
+                (true, 0, b"\x98\x80".to_vec()),
+            ],
+            Opcode::Text,
+            "café 😀".as_bytes().to_vec(),
+        ),
+        ("empty text", vec![(true, 1, vec![])], Opcode::Text, vec![]),
+        (
+            "empty fragments",
+            vec![(false, 2, vec![]), (false, 0, vec![]), (true, 0, vec![])],
+            Opcode::Binary,
+            vec![],
+        ),
+        (
+            "frame of exactly max_frame_size",
+            vec![(true, 2, vec![7; 1000])],
+            Opcode::Binary,
+            vec![7; 1000],
+        ),
+        (
+            "message of exactly max_message_size",
+            vec![(false, 2, vec![1; 1000]), (true, 0, vec![2; 500])],
+            Opcode::Binary,
+            [vec![1; 1000], vec![2; 500]].concat(),
+        ),
+    ];
+    for ours in BOTH {
+        for (name, frames, opcode, whole) in &cases {
+            let (mut peer, mut reader, _writer) = setup(ours, limits()).await;
+            for (fin, op, payload) in frames {
+                peer.send_frame(*fin, *op, payload).await;
+            }
+            let got = soon(reader.read_message()).await;
+            let got = got.unwrap_or_else(|e| panic!("{ours:?} {name}: {e:?}"));
+            let got = got.unwrap_or_else(|| panic!("{ours:?} {name}: ended"));
+            assert_eq!(
+                (got.opcode, &got.payload[..]),
+                (*opcode, &whole[..]),
+                "{ours:?} {name}"
+            );
+        }
     }
 }
