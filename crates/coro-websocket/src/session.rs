@@ -20,6 +20,7 @@ use futures_core::Stream;
 use futures_sink::Sink;
 use futures_util::task::AtomicWaker;
 use futures_util::SinkExt;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::{Closed, Error, TimeoutKind};
 use crate::options::{Heartbeat, HeartbeatMode, WrapOptions};
@@ -62,6 +63,8 @@ pub(crate) struct Shared {
     conn: Mutex<Connection>,
     sink: futures_util::lock::Mutex<FrameSink>,
     abort: Mutex<Option<Abort>>,
+    /// Cancelled by `abort`: frees writes blocked on a peer that stopped reading.
+    aborted: CancellationToken,
     reader_waker: AtomicWaker,
     /// Frames received so far: the heartbeat's evidence of life.
     activity: AtomicU64,
@@ -100,9 +103,10 @@ impl Shared {
         }
     }
 
-    /// Ends the session from outside: wakes the reader and shuts the socket down (or, with no OS
-    /// socket to shut down, e.g. a server's stream or `wrap_io`, closes the sink so the peer sees
-    /// the connection end even while the application still holds the writer).
+    /// Ends the session from outside: wakes the reader, fails writes in progress, and shuts the
+    /// socket down (or, with no OS socket to shut down, e.g. a server's stream or `wrap_io`,
+    /// closes the sink within `close_timeout`, so the peer sees the connection end even while the
+    /// application still holds the writer).
     fn abort(self: &Arc<Self>, why: Abort) {
         {
             let mut slot = self.abort.lock().unwrap_or_else(|p| p.into_inner());
@@ -111,11 +115,31 @@ impl Shared {
             }
         }
         self.conn().transport_closed();
+        self.aborted.cancel();
         self.reader_waker.wake();
         if let Some(t) = &self.transport {
             t.shutdown();
         } else if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(self.clone().fulfil(None, true));
+            let shared = self.clone();
+            handle.spawn(async move {
+                let limit = shared.close_timeout;
+                let _ = tokio::time::timeout(limit, shared.write_obligation(None, true)).await;
+            });
+        }
+    }
+
+    /// Runs a write, unless or until the session is aborted: a peer that stopped reading must
+    /// not hold a writer (or the reader's pong) forever once the session has given up on it.
+    async fn unless_aborted(
+        &self,
+        write: impl Future<Output = Result<(), Error>>,
+    ) -> Result<(), Error> {
+        tokio::select! {
+            biased;
+            result = write => result,
+            () = self.aborted.cancelled() => {
+                Err(self.abort_error().unwrap_or(Error::AbnormalClosure))
+            }
         }
     }
 
@@ -129,10 +153,14 @@ impl Shared {
     }
 
     /// Sends an application frame, after the state machine has agreed to it.
-    async fn send(&self, mut msg: Message) -> Result<(), Error> {
+    async fn send(&self, msg: Message) -> Result<(), Error> {
         if let Some(e) = self.abort_error() {
             return Err(e);
         }
+        self.unless_aborted(self.send_now(msg)).await
+    }
+
+    async fn send_now(&self, mut msg: Message) -> Result<(), Error> {
         let mut sink = self.sink.lock().await;
         let sent = {
             let mut conn = self.conn();
@@ -161,6 +189,11 @@ impl Shared {
     /// Carries out a write obligation: a reply the state machine already accounted for, then
     /// optionally closing the transport.
     async fn fulfil(self: Arc<Self>, reply: Option<Message>, close: bool) -> Result<(), Error> {
+        self.unless_aborted(self.write_obligation(reply, close))
+            .await
+    }
+
+    async fn write_obligation(&self, reply: Option<Message>, close: bool) -> Result<(), Error> {
         let mut sink = self.sink.lock().await;
         if let Some(mut msg) = reply {
             self.mask(&mut msg);
@@ -240,6 +273,7 @@ pub(crate) fn open(
         conn: Mutex::new(Connection::new(role)),
         sink: futures_util::lock::Mutex::new(sink),
         abort: Mutex::new(None),
+        aborted: CancellationToken::new(),
         reader_waker: AtomicWaker::new(),
         activity: AtomicU64::new(0),
         reader_waiting: AtomicBool::new(false),

@@ -312,3 +312,37 @@ async fn server_writer_close_reaches_our_client() {
         Err(Error::ConnectionClosed(_))
     ));
 }
+
+// A dead client (it stopped reading, so its receive window is full) must not leave the server's
+// writer blocked forever once the heartbeat has given up on it.
+#[tokio::test]
+async fn server_heartbeat_unblocks_a_writer_stuck_on_a_dead_client() {
+    let (addr, accepted) = accept_one(ServerOptions {
+        heartbeat: Some(Heartbeat::ping(
+            Duration::from_millis(100),
+            Duration::from_millis(200),
+        )),
+        ..Default::default()
+    })
+    .await;
+    let _peer = raw_client(addr).await;
+    let (_req, mut read, mut write) = soon(accepted).await.unwrap().unwrap();
+    let reader = tokio::spawn(async move { read.read().await });
+    let started = Instant::now();
+    let writer = tokio::spawn(async move {
+        let chunk = vec![0u8; 1 << 20];
+        loop {
+            if let Err(e) = write.write(Message::binary(chunk.clone())).await {
+                return e;
+            }
+        }
+    });
+    let err = soon(writer).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3), "{err:?}");
+    assert!(matches!(err, Error::PeerNotResponding(_)), "{err:?}");
+    let read_err = soon(reader).await.unwrap().unwrap_err();
+    assert!(
+        matches!(read_err, Error::PeerNotResponding(_)),
+        "{read_err:?}"
+    );
+}
