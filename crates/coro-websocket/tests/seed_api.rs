@@ -265,6 +265,33 @@ async fn socket_shutdown_wakes_a_reader_blocked_in_another_task() {
 }
 
 #[tokio::test]
+async fn socket_shutdown_unblocks_a_writer_stuck_on_a_peer_that_does_not_read() {
+    let (addr, raw) = raw_server().await;
+    let (res, _read, mut write) = connect(to(addr)).await.unwrap();
+    // The server completed the handshake by hand and never reads again.
+    let (_peer, _head) = soon(raw).await.unwrap();
+    let writer = tokio::spawn(async move {
+        let chunk = vec![0u8; 1 << 20];
+        let mut sent = 0usize;
+        loop {
+            if let Err(e) = write.write(Message::binary(chunk.clone())).await {
+                return (sent, e);
+            }
+            sent += 1;
+        }
+    });
+    // Let the socket buffers fill up and the writer block.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!writer.is_finished());
+    res.socket.shutdown();
+    let (sent, err) = soon(writer).await.unwrap();
+    assert!(
+        matches!(err, Error::ConnectionClosed(_) | Error::Io(_)),
+        "after {sent} MiB: {err:?}"
+    );
+}
+
+#[tokio::test]
 async fn message_defaults_arrive_as_a_final_binary_frame() {
     let (addr, accepted) = accept_one(ServerOptions::default()).await;
     let (_res, _read, mut write) = connect(to(addr)).await.unwrap();
