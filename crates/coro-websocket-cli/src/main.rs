@@ -1,6 +1,7 @@
 //! `coro-websocket`: the command-line tool. Its flags and outputs follow
 //! `shared/cli-contract.md`, a stable interface for scripts.
 
+mod autobahn;
 mod connect;
 mod demo;
 mod serve;
@@ -26,6 +27,8 @@ enum Command {
     Connect(connect::ConnectArgs),
     /// Run the seed's example against an embedded WSS echo server (offline).
     Demo,
+    /// Be the client testee of an Autobahn|Testsuite fuzzingserver.
+    Autobahn(autobahn::AutobahnArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Connect(args) => connect::run(args).await,
             Command::Demo => demo::run().await,
+            Command::Autobahn(args) => autobahn::run(args).await,
         }
     });
     match result {
