@@ -48,14 +48,9 @@ async fn run_case(base: &str, case: u32, agent: &str) -> Result<()> {
         &format!("/runCase?case={case}&agent={agent}"),
     )?)
     .await?;
-    loop {
-        match reader.read_message().await {
-            Ok(Some(message)) => {
-                if writer.write(message).await.is_err() {
-                    break;
-                }
-            }
-            Ok(None) | Err(_) => break,
+    while let Ok(Some(message)) = reader.read_message().await {
+        if writer.write(message).await.is_err() {
+            break;
         }
     }
     Ok(())
