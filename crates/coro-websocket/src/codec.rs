@@ -14,7 +14,7 @@ use crate::proto::{encode_frame, FrameDecoder, Message, Role};
 /// "derived from a strong source of entropy"); tests may inject a fixed one.
 pub type MaskSource = fn() -> [u8; 4];
 
-fn random_mask() -> [u8; 4] {
+pub(crate) fn random_mask() -> [u8; 4] {
     rand::random()
 }
 

@@ -18,6 +18,7 @@ use crate::handshake::HeadLimits;
 /// | `max_headers` | 100 | handshake header count; python-websockets allows 128, uWebSockets 50 |
 /// | `handshake_timeout` | 10 s | server: time for a client to send its request; the seed's connect timeout |
 /// | `close_timeout` | 10 s | time to wait for the peer's close frame or TCP close; python-websockets' default |
+/// | `max_write_buffer` | 64 KiB | bytes buffered for writing before a write waits for the socket (backpressure); python-websockets: 32 KiB, tungstenite: 128 KiB |
 ///
 /// ```
 /// use coro_websocket::Config;
@@ -42,6 +43,9 @@ pub struct Config {
     pub handshake_timeout: Duration,
     /// How long to wait for the close handshake to finish before dropping the connection.
     pub close_timeout: Duration,
+    /// Bytes of encoded frames buffered for writing before a write must wait for the socket.
+    /// One frame larger than this is still buffered whole.
+    pub max_write_buffer: usize,
 }
 
 impl Default for Config {
@@ -53,6 +57,7 @@ impl Default for Config {
             max_headers: 100,
             handshake_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(10),
+            max_write_buffer: 64 << 10,
         }
     }
 }
@@ -103,6 +108,9 @@ impl Config {
         }
         if self.close_timeout.is_zero() {
             return Err(zero("close_timeout"));
+        }
+        if self.max_write_buffer == 0 {
+            return Err(zero("max_write_buffer"));
         }
         Ok(())
     }

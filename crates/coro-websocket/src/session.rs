@@ -28,9 +28,35 @@ use crate::proto::{
     CloseCode, CloseFrame, Connection, Message, Opcode, ProtocolError, Role, SendError, State,
 };
 
-type FrameStream = Pin<Box<dyn Stream<Item = Result<Message, Error>> + Send>>;
+type FrameStream = Pin<Box<dyn FrameSource>>;
 type FrameSink = Pin<Box<dyn Sink<Message, Error = Error> + Send>>;
 type SendFuture = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
+
+/// A stream of incoming frames that can tell whether more input is already buffered.
+///
+/// While it is, writes made by the application are left in the sink's buffer, to go out in one
+/// write when the reader next has to wait for the socket ("corking").
+pub(crate) trait FrameSource: Stream<Item = Result<Message, Error>> + Send {
+    /// Whether bytes are buffered that the next poll will decode without I/O.
+    fn has_buffered(&self) -> bool;
+}
+
+/// A caller's frame stream for [`wrap_io`]: it never reports buffered input, so nothing is corked.
+struct Foreign<S>(Pin<Box<S>>);
+
+impl<S: Stream<Item = Result<Message, Error>> + Send> Stream for Foreign<S> {
+    type Item = Result<Message, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.as_mut().poll_next(cx)
+    }
+}
+
+impl<S: Stream<Item = Result<Message, Error>> + Send> FrameSource for Foreign<S> {
+    fn has_buffered(&self) -> bool {
+        false
+    }
+}
 
 /// A handle on the OS socket under the session, used only to shut it down.
 #[derive(Debug)]
@@ -72,6 +98,11 @@ pub(crate) struct Shared {
     /// been counted in `activity`. While the application is busy elsewhere, unread frames may be
     /// sitting in the socket, and the heartbeat must not call the peer dead.
     reader_waiting: AtomicBool,
+    /// The reader holds input it will decode without waiting: writes may stay buffered.
+    reader_has_more: AtomicBool,
+    /// Frames were left in the sink's buffer by a corked write; the reader flushes them before it
+    /// waits for the socket.
+    dirty: AtomicBool,
     transport: Option<Transport>,
     close_timeout: Duration,
     max_message_size: u64,
@@ -174,16 +205,33 @@ impl Shared {
         };
         let is_close = msg.opcode == Opcode::Close;
         self.mask(&mut msg);
-        let result = sink.send(msg).await;
+        let result = sink.feed(msg).await;
         if is_close {
             // The reader arms the close timeout on its next poll.
             self.reader_waker.wake();
         }
         result?;
         if sent.close_transport {
-            sink.close().await?;
+            return sink.close().await;
         }
-        Ok(())
+        // Cork: while the reader still has buffered input to hand out, leave this frame in the
+        // buffer; the reader flushes before it waits. Re-check after marking the buffer dirty, in
+        // case the reader ran dry in between (SeqCst orders the two flags).
+        if !is_close && self.reader_has_more.load(Ordering::SeqCst) {
+            self.dirty.store(true, Ordering::SeqCst);
+            if self.reader_has_more.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+        }
+        self.dirty.store(false, Ordering::SeqCst);
+        sink.flush().await
+    }
+
+    /// Writes out whatever corked writes left in the sink's buffer.
+    async fn flush(&self) -> Result<(), Error> {
+        let mut sink = self.sink.lock().await;
+        self.dirty.store(false, Ordering::SeqCst);
+        sink.flush().await
     }
 
     /// Carries out a write obligation: a reply the state machine already accounted for, then
@@ -246,7 +294,7 @@ where
         Role::Server
     };
     let (reader, writer, _) = open(
-        Box::pin(raw_read),
+        Box::pin(Foreign(Box::pin(raw_read))),
         Box::pin(raw_write),
         role,
         &options.config,
@@ -277,6 +325,8 @@ pub(crate) fn open(
         reader_waker: AtomicWaker::new(),
         activity: AtomicU64::new(0),
         reader_waiting: AtomicBool::new(false),
+        reader_has_more: AtomicBool::new(false),
+        dirty: AtomicBool::new(false),
         transport,
         close_timeout: config.close_timeout,
         max_message_size: config.max_message_size,
@@ -518,11 +568,22 @@ impl Reader {
             }
             let item = match self.stream.as_mut().poll_next(cx) {
                 Poll::Pending => {
+                    self.shared.reader_has_more.store(false, Ordering::SeqCst);
+                    if self.shared.dirty.swap(false, Ordering::SeqCst) {
+                        // Out of input: send what the corked writes left buffered.
+                        let shared = self.shared.clone();
+                        self.pending = Some(Box::pin(async move {
+                            shared.unless_aborted(shared.flush()).await
+                        }));
+                        continue;
+                    }
                     self.shared.reader_waiting.store(true, Ordering::Release);
                     return Poll::Pending;
                 }
                 Poll::Ready(item) => {
                     self.shared.reader_waiting.store(false, Ordering::Release);
+                    let more = self.stream.has_buffered();
+                    self.shared.reader_has_more.store(more, Ordering::SeqCst);
                     item
                 }
             };
@@ -624,6 +685,18 @@ impl Writer {
         self.write(Message::close(code, reason)).await
     }
 
+    /// Writes out any frames still buffered.
+    ///
+    /// A write made while the reader still holds unread input from the peer may stay buffered
+    /// until the reader next waits for the socket, so that a burst of replies goes out in one
+    /// system call. Call this if you stop reading while such input may be pending.
+    ///
+    /// # Errors
+    /// I/O errors, or the connection having been aborted.
+    pub async fn flush(&mut self) -> Result<(), Error> {
+        self.shared.unless_aborted(self.shared.flush()).await
+    }
+
     /// Whether a close frame has been sent or the connection is otherwise over.
     pub fn is_closed(&self) -> bool {
         let conn = self.shared.conn();
@@ -654,7 +727,16 @@ impl Sink<Message> for Writer {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.poll_pending(cx)
+        ready!(self.poll_pending(cx))?;
+        if self.shared.dirty.load(Ordering::SeqCst) {
+            // A corked write left frames buffered; a Sink flush means they go out now.
+            let shared = self.shared.clone();
+            self.pending = Some(Box::pin(async move {
+                shared.unless_aborted(shared.flush()).await
+            }));
+            ready!(self.poll_pending(cx))?;
+        }
+        Poll::Ready(Ok(()))
     }
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {

@@ -2,6 +2,7 @@
 //! connections, runs the opening handshake of [`crate::handshake`] over them, and hands the byte
 //! stream to the session through [`FrameCodec`].
 
+mod frames;
 mod tls;
 
 use std::net::SocketAddr;
@@ -10,10 +11,10 @@ use std::sync::Weak;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio_util::codec::{FramedRead, FramedWrite};
 
-use crate::codec::FrameCodec;
 use crate::config::Config;
 use crate::error::{Error, TimeoutKind};
 use crate::handshake::{
@@ -22,8 +23,10 @@ use crate::handshake::{
     Request, ResponseHead,
 };
 use crate::options::{Heartbeat, Options, ServerOptions};
+use crate::proto::FrameDecoder;
 use crate::proto::Role;
 use crate::session::{self, Reader, Shared, Transport, Writer};
+use frames::{FrameReader, FrameWriter};
 
 /// Any byte stream a WebSocket can run over.
 trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -162,7 +165,7 @@ type Opened = (
     ResponseHead,
     Option<String>,
     Option<String>,
-    Box<dyn Io>,
+    Conn,
     BytesMut,
     Option<Transport>,
     Addrs,
@@ -171,7 +174,7 @@ type Opened = (
 async fn open_client(options: &Options) -> Result<Opened, Error> {
     let tls = options.tls.is_on();
     let use_unix = options.host.is_none() && options.port.is_none();
-    let (stream, transport, addrs, host, port): (Box<dyn Io>, _, Addrs, String, u16) = if use_unix {
+    let (stream, transport, addrs, host, port): (Conn, _, Addrs, String, u16) = if use_unix {
         let path = options
             .path
             .clone()
@@ -182,7 +185,7 @@ async fn open_client(options: &Options) -> Result<Opened, Error> {
         let stream = tokio::net::UnixStream::from_std(std)?;
         let port = if tls { 443 } else { 80 };
         (
-            Box::new(stream),
+            Conn::Other(Box::new(stream)),
             Transport::Unix(control),
             (None, None, Some(path)),
             "localhost".to_owned(),
@@ -194,16 +197,15 @@ async fn open_client(options: &Options) -> Result<Opened, Error> {
         let stream = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
         stream.set_nodelay(true)?;
         let addrs = (stream.local_addr().ok(), stream.peer_addr().ok(), None);
-        let std = stream.into_std()?;
-        let control = std.try_clone()?;
-        let stream = tokio::net::TcpStream::from_std(std)?;
-        (Box::new(stream), Transport::Tcp(control), addrs, host, port)
+        let (stream, control) = tcp_with_control(stream)?;
+        (Conn::Tcp(stream), control, addrs, host, port)
     };
-    let mut stream: Box<dyn Io> = if tls {
+    let mut stream = if tls {
         let config = tls::client_config(&options.tls)?;
         let name = tls::server_name(&options.tls, &host)?;
         let connector = tokio_rustls::TlsConnector::from(config);
-        Box::new(connector.connect(name, stream).await.map_err(Error::Tls)?)
+        let tls_stream = connector.connect(name, stream).await.map_err(Error::Tls)?;
+        Conn::Other(Box::new(tls_stream))
     } else {
         stream
     };
@@ -250,7 +252,7 @@ async fn open_client(options: &Options) -> Result<Opened, Error> {
 }
 
 /// Reads a refused upgrade's body: by Content-Length, else to EOF; at most 64 KiB either way.
-async fn read_body(stream: &mut Box<dyn Io>, mut buf: BytesMut, headers: &Headers) -> Bytes {
+async fn read_body(stream: &mut Conn, mut buf: BytesMut, headers: &Headers) -> Bytes {
     let want = headers
         .get("content-length")
         .and_then(|v| v.trim().parse::<usize>().ok())
@@ -266,59 +268,98 @@ async fn read_body(stream: &mut Box<dyn Io>, mut buf: BytesMut, headers: &Header
     buf.freeze()
 }
 
-/// Splits the stream and starts the session over a [`FrameCodec`].
+/// A connection's byte stream: TCP is kept apart so that it can be split without a lock.
+enum Conn {
+    Tcp(tokio::net::TcpStream),
+    Other(Box<dyn Io>),
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Other(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Other(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Conn::Other(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Other(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+/// A TCP stream and a second handle on its socket, used only to shut it down.
+fn tcp_with_control(
+    stream: tokio::net::TcpStream,
+) -> std::io::Result<(tokio::net::TcpStream, Transport)> {
+    let std = stream.into_std()?;
+    let control = std.try_clone()?;
+    Ok((
+        tokio::net::TcpStream::from_std(std)?,
+        Transport::Tcp(control),
+    ))
+}
+
+/// Splits the stream and starts the session over a [`FrameReader`] and a [`FrameWriter`].
 fn start_session(
-    stream: Box<dyn Io>,
+    stream: Conn,
     leftover: BytesMut,
     role: Role,
     config: &Config,
     heartbeat: Option<Heartbeat>,
     transport: Option<Transport>,
 ) -> (Reader, Writer, Weak<Shared>) {
-    let codec = FrameCodec::new(role, config);
-    let (read_half, write_half) = tokio::io::split(stream);
-    // Bytes that came in with the handshake are frames; they must be read before the socket.
-    let read_half = Prefixed {
-        prefix: leftover.freeze(),
-        inner: read_half,
+    let decoder = FrameDecoder::new(role, config.max_frame_size, config.max_message_size);
+    let limit = config.max_write_buffer;
+    let mask = crate::codec::random_mask;
+    let (source, sink): (Pin<Box<dyn session::FrameSource>>, _) = match stream {
+        Conn::Tcp(tcp) => {
+            let (r, w) = tcp.into_split();
+            (
+                Box::pin(FrameReader::new(r, decoder, leftover)),
+                Box::pin(FrameWriter::new(w, limit, mask)) as Pin<Box<dyn FrameSinkDyn>>,
+            )
+        }
+        Conn::Other(io) => {
+            let (r, w) = tokio::io::split(io);
+            (
+                Box::pin(FrameReader::new(r, decoder, leftover)),
+                Box::pin(FrameWriter::new(w, limit, mask)) as Pin<Box<dyn FrameSinkDyn>>,
+            )
+        }
     };
-    let frames_in = FramedRead::new(read_half, codec.clone());
-    let frames_out = FramedWrite::new(write_half, codec);
-    session::open(
-        Box::pin(frames_in),
-        Box::pin(frames_out),
-        role,
-        config,
-        heartbeat,
-        transport,
-        true,
-    )
+    session::open(source, sink, role, config, heartbeat, transport, true)
 }
 
-/// A reader that yields `prefix` before reading from `inner`.
-struct Prefixed<R> {
-    prefix: Bytes,
-    inner: R,
-}
-
-impl<R: AsyncRead + Unpin> AsyncRead for Prefixed<R> {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        if self.prefix.is_empty() {
-            return std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
-        }
-        let n = self.prefix.len().min(buf.remaining());
-        buf.put_slice(&self.prefix.split_to(n));
-        if self.prefix.is_empty() {
-            // Release the handshake buffer.
-            self.prefix = Bytes::new();
-        }
-        std::task::Poll::Ready(Ok(()))
-    }
-}
+/// The sink type the session takes.
+trait FrameSinkDyn: futures_sink::Sink<crate::Message, Error = Error> + Send {}
+impl<T: futures_sink::Sink<crate::Message, Error = Error> + Send> FrameSinkDyn for T {}
 
 /// Accepts a WebSocket connection on an established stream: the server side of the handshake.
 ///
@@ -354,7 +395,18 @@ where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     options.config.validate()?;
-    let mut stream: Box<dyn Io> = Box::new(stream);
+    // A plain TCP stream is split without a lock and can be shut down from the socket handle.
+    let (mut stream, transport) =
+        match (Box::new(stream) as Box<dyn std::any::Any>).downcast::<tokio::net::TcpStream>() {
+            Ok(tcp) => {
+                let (tcp, control) = tcp_with_control(*tcp)?;
+                (Conn::Tcp(tcp), Some(control))
+            }
+            Err(other) => match other.downcast::<S>() {
+                Ok(s) => (Conn::Other(s), None),
+                Err(_) => unreachable!("the box holds an S"),
+            },
+        };
     let limit = options.config.handshake_timeout;
     let (request, leftover) = within(
         limit,
@@ -368,13 +420,13 @@ where
         Role::Server,
         &options.config,
         options.heartbeat,
-        None,
+        transport,
     );
     Ok((request, reader, writer))
 }
 
 async fn server_handshake(
-    stream: &mut Box<dyn Io>,
+    stream: &mut Conn,
     options: &ServerOptions,
 ) -> Result<(Request, BytesMut), Error> {
     let limits = options.config.head_limits();
@@ -434,7 +486,7 @@ impl From<HandshakeError> for Refuse {
     }
 }
 
-async fn reject(stream: &mut Box<dyn Io>, rejection: &Rejection) {
+async fn reject(stream: &mut Conn, rejection: &Rejection) {
     let mut out = Vec::with_capacity(256 + rejection.body.len());
     encode_rejection(rejection, &mut out);
     // The peer may already be gone; the handshake error is what the caller needs.

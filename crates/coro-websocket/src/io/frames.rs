@@ -1,0 +1,155 @@
+//! The frame stream and frame sink that [`connect`](crate::connect) and [`accept`](crate::accept)
+//! put under a session: [`proto::FrameDecoder`](crate::proto::FrameDecoder) and
+//! [`proto::encode_frame`](crate::proto::encode_frame) over a socket's read and write halves.
+//!
+//! They do what `tokio_util`'s `FramedRead`/`FramedWrite` over [`FrameCodec`](crate::FrameCodec)
+//! do, plus two things a server with many connections needs:
+//! - buffers grow on demand and are released whenever they run empty, so an idle connection
+//!   holds no buffer at all;
+//! - the reader tells the session whether more input is already buffered, which lets the session
+//!   coalesce the writes made while that input is handled into one `write` call.
+
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use bytes::{Buf, BytesMut};
+use futures_core::Stream;
+use futures_sink::Sink;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::error::Error;
+use crate::proto::{encode_frame, FrameDecoder, Message};
+
+/// Bytes asked of the socket per read while a frame is incomplete.
+const READ_CHUNK: usize = 16 << 10;
+
+/// Reads frames from a byte stream.
+pub(crate) struct FrameReader<R> {
+    io: R,
+    buf: BytesMut,
+    decoder: FrameDecoder,
+    eof: bool,
+}
+
+impl<R> FrameReader<R> {
+    /// A reader that first decodes `leftover` (bytes that arrived with the handshake).
+    pub(crate) fn new(io: R, decoder: FrameDecoder, leftover: BytesMut) -> FrameReader<R> {
+        let buf = if leftover.is_empty() {
+            BytesMut::new()
+        } else {
+            leftover
+        };
+        FrameReader {
+            io,
+            buf,
+            decoder,
+            eof: false,
+        }
+    }
+}
+
+impl<R: AsyncRead + Unpin> Stream for FrameReader<R> {
+    type Item = Result<Message, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            if let Some(frame) = this.decoder.decode(&mut this.buf)? {
+                return Poll::Ready(Some(Ok(frame)));
+            }
+            if this.eof {
+                // Bytes left over at EOF are a frame cut short: the peer vanished mid-frame.
+                return Poll::Ready(if this.buf.is_empty() {
+                    None
+                } else {
+                    Some(Err(Error::AbnormalClosure))
+                });
+            }
+            if this.buf.capacity() - this.buf.len() < READ_CHUNK / 4 {
+                this.buf.reserve(READ_CHUNK);
+            }
+            match tokio_util::io::poll_read_buf(Pin::new(&mut this.io), cx, &mut this.buf) {
+                Poll::Ready(Ok(0)) => this.eof = true,
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
+                Poll::Pending => {
+                    if this.buf.is_empty() {
+                        // Idle: hold no buffer while waiting.
+                        this.buf = BytesMut::new();
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+}
+
+impl<R: AsyncRead + Unpin + Send> crate::session::FrameSource for FrameReader<R> {
+    fn has_buffered(&self) -> bool {
+        !self.buf.is_empty()
+    }
+}
+
+/// Writes frames to a byte stream, buffering them until flushed.
+pub(crate) struct FrameWriter<W> {
+    io: W,
+    buf: BytesMut,
+    /// Past this many buffered bytes, `poll_ready` writes them out first (backpressure).
+    limit: usize,
+    mask_source: crate::codec::MaskSource,
+}
+
+impl<W> FrameWriter<W> {
+    pub(crate) fn new(io: W, limit: usize, mask_source: crate::codec::MaskSource) -> Self {
+        FrameWriter {
+            io,
+            buf: BytesMut::new(),
+            limit,
+            mask_source,
+        }
+    }
+}
+
+impl<W: AsyncWrite + Unpin> FrameWriter<W> {
+    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        while !self.buf.is_empty() {
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.buf))?;
+            if n == 0 {
+                return Poll::Ready(Err(
+                    std::io::Error::from(std::io::ErrorKind::WriteZero).into()
+                ));
+            }
+            self.buf.advance(n);
+        }
+        // Everything is out: release the buffer rather than keep it for an idle connection.
+        self.buf = BytesMut::new();
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<W: AsyncWrite + Unpin> Sink<Message> for FrameWriter<W> {
+    type Error = Error;
+
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.buf.len() >= self.limit {
+            ready!(self.poll_write_out(cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, msg: Message) -> Result<(), Error> {
+        let mask = msg.mask.then(self.mask_source);
+        encode_frame(&msg, mask, &mut self.buf);
+        Ok(())
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        ready!(self.poll_write_out(cx))?;
+        Poll::Ready(Ok(ready!(Pin::new(&mut self.io).poll_flush(cx))?))
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        ready!(self.as_mut().poll_flush(cx))?;
+        Poll::Ready(Ok(ready!(Pin::new(&mut self.io).poll_shutdown(cx))?))
+    }
+}
