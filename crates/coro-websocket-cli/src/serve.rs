@@ -144,7 +144,7 @@ async fn echo<S>(stream: S, options: ServerOptions)
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let (_request, mut reader, mut writer) = match accept(stream, options).await {
+    let (_, mut reader, mut writer) = match accept(stream, options).await {
         Ok(accepted) => accepted,
         Err(e) => {
             tracing::debug!("handshake failed: {e}");
