@@ -2,6 +2,7 @@
 //! `shared/cli-contract.md`, a stable interface for scripts.
 
 mod autobahn;
+mod bench;
 mod connect;
 mod demo;
 mod serve;
@@ -29,6 +30,8 @@ enum Command {
     Demo,
     /// Be the client testee of an Autobahn|Testsuite fuzzingserver.
     Autobahn(autobahn::AutobahnArgs),
+    /// Load-test an echo server: msg/s, MiB/s and round-trip latency.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
             Command::Connect(args) => connect::run(args).await,
             Command::Demo => demo::run().await,
             Command::Autobahn(args) => autobahn::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
         }
     });
     match result {

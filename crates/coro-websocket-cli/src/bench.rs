@@ -1,0 +1,301 @@
+//! `coro-websocket bench`: a lean load generator for WebSocket echo servers.
+//!
+//! It owns the measuring side of the performance work (issue 4): it must cost the server's CPU
+//! nothing it would not cost a real client, and cost its own CPU less than any server it measures.
+//! So it works on raw `TcpStream`s, not on this library's `Reader`/`Writer`: the upgrade is done
+//! by hand with the Sans-I/O handshake functions, frames are encoded and masked once, and echoes
+//! are counted from their headers (see `bench/conn.rs`). `--hold-pid` measures a server's memory
+//! per connection instead (see `bench/memory.rs`).
+
+mod conn;
+mod histogram;
+mod memory;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use coro_websocket::{parse_url, WsUrl};
+use futures_util::future::try_join_all;
+
+use conn::{ConnStats, Counters, Load, Opened};
+use histogram::Histogram;
+
+/// Flags of `bench`.
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// The echo server's URL (ws:// only).
+    #[arg(long)]
+    url: String,
+    /// Connections to open.
+    #[arg(long, default_value_t = 1)]
+    conns: usize,
+    /// Payload size of each message, in bytes.
+    #[arg(long, default_value_t = 16, value_name = "BYTES")]
+    size: usize,
+    /// Messages kept in flight on each connection.
+    #[arg(long, default_value_t = 1, value_name = "K")]
+    inflight: usize,
+    /// How long to send, in seconds (fractions allowed).
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    duration: f64,
+    /// Send binary messages instead of text.
+    #[arg(long)]
+    binary: bool,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Run on a multi-threaded runtime with this many workers (default: one thread).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Instead of load, hold --conns idle connections and report the server's memory per
+    /// connection, read from /proc/PID/status of the server process PID.
+    #[arg(long, value_name = "PID")]
+    hold_pid: Option<u32>,
+}
+
+/// Connections opened concurrently while setting up.
+const OPEN_CHUNK: usize = 200;
+
+/// Runs `bench`.
+pub async fn run(args: BenchArgs) -> Result<ExitCode> {
+    match args.threads {
+        Some(threads) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads.max(1))
+                .enable_all()
+                .build()?;
+            tokio::task::spawn_blocking(move || runtime.block_on(bench(args))).await?
+        }
+        None => bench(args).await,
+    }
+}
+
+async fn bench(args: BenchArgs) -> Result<ExitCode> {
+    if args.conns == 0 || args.inflight == 0 || args.duration.is_nan() || args.duration <= 0.0 {
+        bail!("--conns, --inflight and --duration must be positive");
+    }
+    let url = parse_url(&args.url).with_context(|| format!("invalid URL {}", args.url))?;
+    if url.tls {
+        bail!("bench supports ws:// only");
+    }
+    let addr = tokio::net::lookup_host((url.host.as_str(), url.port))
+        .await?
+        .next()
+        .with_context(|| format!("cannot resolve {}", url.host))?;
+    if let Some(pid) = args.hold_pid {
+        let m = memory::measure(&url, addr, pid, args.conns, args.size, args.binary).await?;
+        print_memory(&args, &m)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let opened = open_all(&url, addr, args.conns).await?;
+    let report = load(&args, opened).await?;
+    print_report(&args, &report)?;
+    Ok(if report.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn open_all(url: &WsUrl, addr: SocketAddr, conns: usize) -> Result<Vec<Opened>> {
+    let mut all = Vec::with_capacity(conns);
+    while all.len() < conns {
+        let base = all.len() as u64;
+        let n = OPEN_CHUNK.min(conns - all.len()) as u64;
+        all.extend(try_join_all((base..base + n).map(|i| conn::open(url, addr, i))).await?);
+    }
+    Ok(all)
+}
+
+/// What a load run measured.
+struct Report {
+    messages: u64,
+    elapsed: f64,
+    rtt: Histogram,
+    cpu: Option<f64>,
+    errors: Vec<String>,
+}
+
+/// This process's user+system CPU time in seconds, from /proc/self/stat (USER_HZ is 100).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+async fn load(args: &BenchArgs, opened: Vec<Opened>) -> Result<Report> {
+    let mask = [0x5a, 0x1c, 0xe3, 0x97];
+    let (batch, frame_len) = conn::frames(args.size, args.binary, args.inflight, mask);
+    let batch: Arc<[u8]> = batch.into();
+    let counters = Arc::new(Counters::default());
+    let duration = Duration::from_secs_f64(args.duration);
+    let cpu_start = cpu_seconds();
+    let start = tokio::time::Instant::now();
+    let deadline = start + duration;
+    let mut tasks = Vec::with_capacity(opened.len());
+    for opened in opened {
+        let (batch, counters) = (batch.clone(), counters.clone());
+        let size = args.size as u64;
+        tasks.push(tokio::spawn(async move {
+            let mut stats = ConnStats::default();
+            let load = Load {
+                batch: &batch,
+                frame_len,
+                size,
+            };
+            let run = conn::drive(opened, load, &counters, &mut stats);
+            let error = match tokio::time::timeout_at(deadline, run).await {
+                Ok(Err(e)) => Some(format!("{e:#}")),
+                _ => None,
+            };
+            (stats, error)
+        }));
+    }
+    let progress = tokio::spawn(progress(counters.clone(), args.size, deadline));
+    let mut report = Report {
+        messages: 0,
+        elapsed: 0.0,
+        rtt: Histogram::default(),
+        cpu: None,
+        errors: Vec::new(),
+    };
+    for task in tasks {
+        let (stats, error) = task.await?;
+        report.messages += stats.messages;
+        report.rtt.merge(&stats.rtt);
+        report.errors.extend(error);
+    }
+    report.elapsed = start.elapsed().as_secs_f64().min(args.duration).max(1e-9);
+    report.cpu = cpu_start
+        .zip(cpu_seconds())
+        .map(|(a, b)| (b - a) / report.elapsed);
+    progress.abort();
+    Ok(report)
+}
+
+/// Prints messages and MiB per second on stderr once a second until the deadline.
+async fn progress(counters: Arc<Counters>, size: usize, deadline: tokio::time::Instant) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    let (mut last_m, mut last_b, mut second) = (0, 0, 0);
+    while tokio::time::Instant::now() + Duration::from_millis(500) < deadline {
+        tick.tick().await;
+        second += 1;
+        let m = counters.messages.load(Ordering::Relaxed);
+        let b = counters.bytes.load(Ordering::Relaxed);
+        eprintln!(
+            "[{second:>3} s] {:>12} msg/s {:>10.1} MiB/s ({size} B messages)",
+            m - last_m,
+            (b - last_b) as f64 / MIB,
+        );
+        (last_m, last_b) = (m, b);
+    }
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+fn micros(ns: u64) -> f64 {
+    ns as f64 / 1000.0
+}
+
+fn print_report(args: &BenchArgs, r: &Report) -> Result<()> {
+    let msg_per_s = r.messages as f64 / r.elapsed;
+    let mib_per_s = msg_per_s * args.size as f64 / MIB;
+    let (p50, p99, p999) = (
+        micros(r.rtt.quantile(0.5)),
+        micros(r.rtt.quantile(0.99)),
+        micros(r.rtt.quantile(0.999)),
+    );
+    let max = micros(r.rtt.max());
+    let kind = if args.binary { "binary" } else { "text" };
+    let cpu = r.cpu.unwrap_or(-1.0);
+    for e in r.errors.iter().take(3) {
+        eprintln!("connection error: {e}");
+    }
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(
+            out,
+            "{{\"url\":\"{}\",\"conns\":{},\"size\":{},\"inflight\":{},\"duration_s\":{:.3},\
+             \"kind\":\"{kind}\",\"messages\":{},\"msg_per_s\":{msg_per_s:.1},\
+             \"mib_per_s\":{mib_per_s:.3},\"rtt_p50_us\":{p50:.1},\"rtt_p99_us\":{p99:.1},\
+             \"rtt_p999_us\":{p999:.1},\"rtt_max_us\":{max:.1},\"client_cpu\":{cpu:.3},\
+             \"errors\":{}}}",
+            args.url.replace('"', ""),
+            args.conns,
+            args.size,
+            args.inflight,
+            r.elapsed,
+            r.messages,
+            r.errors.len()
+        )?;
+    } else {
+        writeln!(
+            out,
+            "bench {}: {} conns x {} in flight, {} B {kind} messages, {:.2} s",
+            args.url, args.conns, args.inflight, args.size, r.elapsed
+        )?;
+        writeln!(
+            out,
+            "throughput: {msg_per_s:.0} msg/s, {mib_per_s:.2} MiB/s ({} messages echoed)",
+            r.messages
+        )?;
+        writeln!(
+            out,
+            "round trip: p50 {p50:.1} us, p99 {p99:.1} us, p999 {p999:.1} us, max {max:.1} us"
+        )?;
+        if cpu >= 0.0 {
+            writeln!(out, "generator CPU: {:.0}% of one core", cpu * 100.0)?;
+        }
+        if !r.errors.is_empty() {
+            writeln!(out, "connection errors: {}", r.errors.len())?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn print_memory(args: &BenchArgs, m: &memory::Memory) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(
+            out,
+            "{{\"conns\":{},\"rss_before\":{},\"rss_idle\":{},\"rss_after_message\":{},\
+             \"bytes_per_idle_conn\":{:.0},\"bytes_per_used_conn\":{:.0}}}",
+            m.conns,
+            m.before,
+            m.idle,
+            m.after_message,
+            m.per_idle(),
+            m.per_used()
+        )?;
+    } else {
+        writeln!(
+            out,
+            "server RSS: {:.1} MiB before, {:.1} MiB with {} idle connections, {:.1} MiB after one \
+             {} B message each",
+            m.before as f64 / MIB,
+            m.idle as f64 / MIB,
+            m.conns,
+            m.after_message as f64 / MIB,
+            args.size
+        )?;
+        writeln!(
+            out,
+            "per connection: {:.0} B idle, {:.0} B after one message",
+            m.per_idle(),
+            m.per_used()
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
