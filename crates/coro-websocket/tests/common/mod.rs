@@ -353,3 +353,72 @@ pub fn unix_socket_path(tag: &str) -> std::path::PathBuf {
         std::process::id()
     ))
 }
+
+// ---------------------------------------------------------------------------------------------
+// Servers and clients for the hostile-peer tests
+// ---------------------------------------------------------------------------------------------
+
+/// How one connection of an [`echo_server_with_outcomes`] ended: `Ok(())` when its reader
+/// returned `Ok(None)`, else the error of `accept()` or of the read that ended it.
+pub type Outcome = Result<(), Error>;
+
+/// Like [`echo_server`], but reports how each connection ended, in the order they end.
+pub async fn echo_server_with_outcomes(
+    options: ServerOptions,
+) -> (SocketAddr, tokio::sync::mpsc::UnboundedReceiver<Outcome>) {
+    let (l, addr) = listener().await;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = l.accept().await {
+            let options = options.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let outcome = async {
+                    let (_req, mut read, mut write) = accept(tcp, options).await?;
+                    while let Some(msg) = read.read_message().await? {
+                        write.write(msg).await?;
+                    }
+                    Ok(())
+                }
+                .await;
+                let _ = tx.send(outcome);
+            });
+        }
+    });
+    (addr, rx)
+}
+
+/// Client options for a plain `ws://` connection to `addr`.
+pub fn client_options(addr: SocketAddr) -> coro_websocket::Options {
+    coro_websocket::Options {
+        host: Some("127.0.0.1".into()),
+        port: Some(addr.port()),
+        ..Default::default()
+    }
+}
+
+/// Connects our client to the echo server at `addr`, sends `text`, checks the echo and closes.
+pub async fn echo_round_trip(addr: SocketAddr, text: &str) {
+    use coro_websocket::{CloseCode, Message};
+    let (_res, mut read, mut write) = soon(coro_websocket::connect(client_options(addr)))
+        .await
+        .unwrap_or_else(|e| panic!("connect for {text:?}: {e}"));
+    soon(write.write(Message::text(text.to_owned())))
+        .await
+        .unwrap();
+    let echo = soon(read.read_message()).await.unwrap().expect("an echo");
+    assert_eq!(echo.as_text(), Some(text));
+    soon(write.close(CloseCode::NORMAL, "")).await.unwrap();
+    // The server echoes the close and ends the connection.
+    assert!(soon(read.read_message()).await.unwrap().is_none());
+}
+
+/// Reads from `tcp` until EOF or an error (a reset); true if that came within `limit` with no
+/// data before it.
+pub async fn ends_without_data(tcp: &mut TcpStream, limit: Duration) -> bool {
+    let mut buf = [0u8; 256];
+    matches!(
+        tokio::time::timeout(limit, tcp.read(&mut buf)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
