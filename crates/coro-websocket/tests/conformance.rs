@@ -20,8 +20,8 @@
 //! Autobahn does not use are extra cases in the spirit of that section. The violation table of
 //! `rfc6455.rs` (which also checks the reported `ProtocolError`) is not repeated here.
 //!
-//! Not covered: Autobahn sections 12 and 13 (permessage-deflate; this crate negotiates no
-//! extensions), the opening handshake (see `server.rs`, `client_handshake.rs`), and section 9's
+//! Not covered: Autobahn sections 12 and 13 (permessage-deflate; every case here runs without
+//! extensions, so RSV1 is always a violation), the opening handshake (see `server.rs`, `client_handshake.rs`), and section 9's
 //! timings (no speed assertions; sizes are scaled down to 1 MiB, with one 16 MiB case).
 
 mod common;
