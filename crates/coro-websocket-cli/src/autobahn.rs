@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use coro_websocket::{connect, Options};
+use coro_websocket::{connect, DeflateConfig, Options};
 
 /// Flags of `autobahn`.
 #[derive(Args, Debug)]
@@ -43,11 +43,10 @@ fn parse_cases(list: &str, count: u32) -> Result<Vec<u32>> {
 
 /// Echoes every data message on one case's connection until it ends.
 async fn run_case(base: &str, case: u32, agent: &str) -> Result<()> {
-    let (_res, mut reader, mut writer) = connect(options(
-        base,
-        &format!("/runCase?case={case}&agent={agent}"),
-    )?)
-    .await?;
+    let mut options = options(base, &format!("/runCase?case={case}&agent={agent}"))?;
+    // Sections 12 and 13 test permessage-deflate; the other sections ignore the offer.
+    options.compression = Some(DeflateConfig::default());
+    let (_res, mut reader, mut writer) = connect(options).await?;
     while let Ok(Some(message)) = reader.read_message().await {
         if writer.write(message).await.is_err() {
             break;

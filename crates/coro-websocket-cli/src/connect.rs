@@ -9,7 +9,8 @@ use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use clap::Args;
 use coro_websocket::{
-    connect, CloseCode, Heartbeat, Message, Opcode, Options, Reader, Tls, TlsConfig, Writer,
+    connect, CloseCode, DeflateConfig, Heartbeat, Message, Opcode, Options, Reader, Tls, TlsConfig,
+    Writer,
 };
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -42,6 +43,9 @@ pub struct ConnectArgs {
     /// Time allowed for connecting, TLS and the upgrade, in milliseconds (default 10000).
     #[arg(long, value_name = "MS")]
     timeout: Option<u64>,
+    /// Offer permessage-deflate (RFC 7692); stderr says whether the server accepted it.
+    #[arg(long)]
+    compress: bool,
 }
 
 fn options(args: &ConnectArgs) -> Result<Options> {
@@ -53,6 +57,7 @@ fn options(args: &ConnectArgs) -> Result<Options> {
         options.headers.push(name.trim(), value.trim());
     }
     options.subprotocol = args.subprotocol.clone();
+    options.compression = args.compress.then(DeflateConfig::default);
     if let Some(ms) = args.timeout {
         options.timeout = Some(Duration::from_millis(ms));
     }
@@ -91,6 +96,12 @@ fn options(args: &ConnectArgs) -> Result<Options> {
 pub async fn run(args: ConnectArgs) -> Result<ExitCode> {
     let options = options(&args)?;
     let (response, reader, writer) = connect(options).await?;
+    if args.compress {
+        match &response.extensions {
+            Some(agreed) => eprintln!("compression: {agreed}"),
+            None => eprintln!("compression: declined by the server"),
+        }
+    }
     tracing::info!(
         "connected: {} {}, subprotocol {:?}",
         response.code,

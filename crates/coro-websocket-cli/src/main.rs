@@ -62,6 +62,9 @@ fn main() -> ExitCode {
             Command::Bench(args) => bench::run(args).await,
         }
     });
+    // Don't wait for a blocking stdin read (`connect`) that nothing will ever finish: the
+    // session is over, and the exit status is decided.
+    runtime.shutdown_background();
     match result {
         Ok(code) => code,
         Err(e) => {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use coro_websocket::{accept, Config, ServerOptions};
+use coro_websocket::{accept, Config, DeflateConfig, ServerOptions};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio_rustls::TlsAcceptor;
@@ -33,6 +33,9 @@ pub struct ServeArgs {
     /// Largest message accepted, in bytes; larger ones are closed with 1009.
     #[arg(long, value_name = "BYTES")]
     max_message: Option<u64>,
+    /// Accept permessage-deflate offers (RFC 7692); without it, offers are declined.
+    #[arg(long)]
+    compress: bool,
 }
 
 /// A bound echo server, ready to run.
@@ -191,6 +194,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     config.validate()?;
     let options = ServerOptions {
         subprotocols: args.subprotocols,
+        compression: args.compress.then(DeflateConfig::default),
         config,
         ..ServerOptions::default()
     };

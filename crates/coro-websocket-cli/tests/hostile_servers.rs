@@ -329,9 +329,8 @@ fn tcp_close_in_the_middle_of_a_frame() {
 
 /// Interactive use: stdin stays open (a terminal), and the server ends the session, cleanly or
 /// not. The client must exit without waiting for another line of input.
+/// Regression: the runtime's shutdown used to wait for tokio::io::stdin's blocking read.
 #[test]
-#[ignore = "bug: connect hangs until stdin yields a line or EOF once the server has ended the \
-            session: the runtime's shutdown waits for tokio::io::stdin's blocking read"]
 fn exits_while_stdin_stays_open_when_the_server_ends_the_session() {
     // A normal close (exit 0 per the contract) and a TCP close without a close frame (exit 1).
     for clean in [true, false] {

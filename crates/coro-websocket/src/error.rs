@@ -18,6 +18,9 @@ pub enum Error {
     /// A [`Config`](crate::Config) value cannot work.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A permessage-deflate setting is out of range.
+    #[error(transparent)]
+    DeflateConfig(#[from] crate::proto::deflate::DeflateConfigError),
     /// The options name no place to connect to, or contradict each other.
     #[error("invalid options: {0}")]
     Options(&'static str),

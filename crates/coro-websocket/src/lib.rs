@@ -53,6 +53,7 @@ pub use io::{accept, connect, Response, Socket};
 pub use options::{
     Heartbeat, HeartbeatMode, Options, RequestHook, ServerOptions, Tls, TlsConfig, WrapOptions,
 };
+pub use proto::deflate::DeflateConfig;
 pub use proto::{CloseCode, CloseFrame, Message, Opcode, ProtocolError, SendError};
 pub use session::{wrap_io, Reader, Writer};
 pub use url::{parse_url, UrlError, WsUrl};

@@ -10,6 +10,7 @@ use rustls_pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
 use crate::config::Config;
 use crate::error::Error;
 use crate::handshake::{Headers, Rejection, Request};
+use crate::proto::deflate::DeflateConfig;
 use crate::url::parse_url;
 
 /// Options for [`connect`](crate::connect): the seed's `Options` table.
@@ -47,6 +48,9 @@ pub struct Options {
     pub timeout: Option<Duration>,
     /// A keep-alive frame sent at an interval; see [`Heartbeat`].
     pub heartbeat: Option<Heartbeat>,
+    /// Offer permessage-deflate (RFC 7692) with these settings; `None` (the default) offers
+    /// nothing. [`Response::extensions`](crate::Response::extensions) tells what was agreed.
+    pub compression: Option<DeflateConfig>,
     /// Limits and timeouts.
     pub config: Config,
 }
@@ -63,6 +67,7 @@ impl Default for Options {
             headers: Headers::new(),
             timeout: Some(Duration::from_secs(10)),
             heartbeat: None,
+            compression: None,
             config: Config::default(),
         }
     }
@@ -80,6 +85,7 @@ impl fmt::Debug for Options {
             .field("headers", &self.headers)
             .field("timeout", &self.timeout)
             .field("heartbeat", &self.heartbeat)
+            .field("compression", &self.compression)
             .finish_non_exhaustive()
     }
 }
@@ -356,6 +362,9 @@ pub struct ServerOptions {
     pub on_request: Option<RequestHook>,
     /// A keep-alive frame sent at an interval.
     pub heartbeat: Option<Heartbeat>,
+    /// Accept permessage-deflate offers (RFC 7692) within these settings; `None` (the default)
+    /// declines them.
+    pub compression: Option<DeflateConfig>,
     /// Limits and timeouts (`handshake_timeout` bounds reading the request).
     pub config: Config,
 }
@@ -367,6 +376,7 @@ impl fmt::Debug for ServerOptions {
             .field("headers", &self.headers)
             .field("on_request", &self.on_request.is_some())
             .field("heartbeat", &self.heartbeat)
+            .field("compression", &self.compression)
             .field("config", &self.config)
             .finish()
     }

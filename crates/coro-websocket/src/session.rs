@@ -24,8 +24,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Closed, Error, TimeoutKind};
 use crate::options::{Heartbeat, HeartbeatMode, WrapOptions};
+use crate::proto::deflate::{Deflate, Deflater, Inflater};
 use crate::proto::{
     CloseCode, CloseFrame, Connection, Message, Opcode, ProtocolError, Role, SendError, State,
+    Utf8Validator,
 };
 
 type FrameStream = Pin<Box<dyn FrameSource>>;
@@ -100,6 +102,8 @@ pub(crate) struct Shared {
     reader_waiting: AtomicBool,
     /// The reader holds input it will decode without waiting: writes may stay buffered.
     reader_has_more: AtomicBool,
+    /// The permessage-deflate compressor, when negotiated.
+    deflater: Mutex<Option<Deflater>>,
     /// Frames were left in the sink's buffer by a corked write; the reader flushes them before it
     /// waits for the socket.
     dirty: AtomicBool,
@@ -204,6 +208,7 @@ impl Shared {
             })?
         };
         let is_close = msg.opcode == Opcode::Close;
+        self.compress(&mut msg);
         self.mask(&mut msg);
         let result = sink.feed(msg).await;
         if is_close {
@@ -225,6 +230,19 @@ impl Shared {
         }
         self.dirty.store(false, Ordering::SeqCst);
         sink.flush().await
+    }
+
+    /// permessage-deflate: compresses a whole (single-frame) data message, under the sink lock so
+    /// that the compression context follows the order of the frames on the wire.
+    fn compress(&self, msg: &mut Message) {
+        if !msg.fin || !msg.compress || !matches!(msg.opcode, Opcode::Text | Opcode::Binary) {
+            return;
+        }
+        let mut deflater = self.deflater.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(d) = deflater.as_mut().filter(|d| d.wants(msg.payload.len())) {
+            msg.payload = d.compress(&msg.payload);
+            msg.rsv1 = true;
+        }
     }
 
     /// Writes out whatever corked writes left in the sink's buffer.
@@ -299,10 +317,20 @@ where
         role,
         &options.config,
         options.heartbeat,
-        None,
-        false,
+        Under::default(),
     );
     (reader, writer)
+}
+
+/// What lies under a session besides its frame stream and sink.
+#[derive(Default)]
+pub(crate) struct Under {
+    /// The OS socket, to shut down on abort.
+    pub(crate) transport: Option<Transport>,
+    /// The stream comes from our own decoder (text already UTF-8-checked, sizes bounded).
+    pub(crate) validated: bool,
+    /// The negotiated permessage-deflate parameters, seen from this end.
+    pub(crate) deflate: Option<Deflate>,
 }
 
 /// Builds a session; `validated` says the stream comes from our own decoder (so text is already
@@ -313,9 +341,13 @@ pub(crate) fn open(
     role: Role,
     config: &crate::Config,
     heartbeat: Option<Heartbeat>,
-    transport: Option<Transport>,
-    validated: bool,
+    under: Under,
 ) -> (Reader, Writer, Weak<Shared>) {
+    let Under {
+        transport,
+        validated,
+        deflate,
+    } = under;
     let shared = Arc::new(Shared {
         role,
         conn: Mutex::new(Connection::new(role)),
@@ -326,6 +358,7 @@ pub(crate) fn open(
         activity: AtomicU64::new(0),
         reader_waiting: AtomicBool::new(false),
         reader_has_more: AtomicBool::new(false),
+        deflater: Mutex::new(deflate.map(|d| d.deflater())),
         dirty: AtomicBool::new(false),
         transport,
         close_timeout: config.close_timeout,
@@ -345,6 +378,9 @@ pub(crate) fn open(
         close_deadline: None,
         assembly: None,
         validated,
+        inflater: deflate.map(|d| d.inflater(config.max_message_size)),
+        inflating: None,
+        inflated_utf8: Utf8Validator::default(),
     };
     let writer = Writer {
         shared,
@@ -417,6 +453,12 @@ pub struct Reader {
     close_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     assembly: Option<(Opcode, BytesMut)>,
     validated: bool,
+    /// permessage-deflate decompressor, when negotiated.
+    inflater: Option<Inflater>,
+    /// `Some(is_text)` while a compressed message is being inflated.
+    inflating: Option<bool>,
+    /// UTF-8 state of inflated text (the decoder cannot check compressed bytes).
+    inflated_utf8: Utf8Validator,
 }
 
 impl std::fmt::Debug for Reader {
@@ -505,6 +547,34 @@ impl Reader {
         self.shared.closed()
     }
 
+    /// permessage-deflate: replaces a data frame's payload by its inflated bytes and checks
+    /// inflated text as UTF-8 (RFC 7692 §6.2).
+    fn inflate(&mut self, frame: &mut Message) -> Result<(), ProtocolError> {
+        if frame.rsv1 {
+            self.inflating = Some(frame.opcode == Opcode::Text);
+            self.inflated_utf8.reset();
+        }
+        let Some(is_text) = self.inflating else {
+            return Ok(());
+        };
+        let Some(inflater) = self.inflater.as_mut() else {
+            return Ok(());
+        };
+        frame.payload = inflater.inflate(&frame.payload, frame.fin)?;
+        frame.len = frame.payload.len();
+        frame.rsv1 = false;
+        if is_text {
+            self.inflated_utf8.feed(&frame.payload)?;
+            if frame.fin && !self.inflated_utf8.is_complete() {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+        }
+        if frame.fin {
+            self.inflating = None;
+        }
+        Ok(())
+    }
+
     /// Fails the connection for a violation found above the decoder (raw `wrap_io` streams).
     fn fail_now(&mut self, err: ProtocolError) -> Error {
         let close = self.shared.conn().fail(&err);
@@ -586,6 +656,15 @@ impl Reader {
                     self.shared.reader_has_more.store(more, Ordering::SeqCst);
                     item
                 }
+            };
+            let item = match item {
+                Some(Ok(mut frame)) if self.inflater.is_some() && frame.opcode.is_data() => {
+                    match self.inflate(&mut frame) {
+                        Ok(()) => Some(Ok(frame)),
+                        Err(violation) => Some(Err(Error::Protocol(violation))),
+                    }
+                }
+                other => other,
             };
             match item {
                 None => {

@@ -102,6 +102,9 @@ pub enum HandshakeError {
     /// The server answered with extensions that were not offered (RFC 6455 §4.1, client step 5).
     #[error("server selected extensions {0:?}, which were not offered")]
     UnexpectedExtension(String),
+    /// The server's permessage-deflate answer cannot be accepted (RFC 7692 §5).
+    #[error("invalid extension answer: {0}")]
+    InvalidExtension(&'static str),
     /// The request was refused by the server's own check (`ServerOptions::on_request`).
     #[error("request rejected with status {0}")]
     Rejected(u16),

@@ -23,6 +23,7 @@ use crate::handshake::{
     Request, ResponseHead,
 };
 use crate::options::{Heartbeat, Options, ServerOptions};
+use crate::proto::deflate::{negotiate_client, negotiate_server, Deflate};
 use crate::proto::FrameDecoder;
 use crate::proto::Role;
 use crate::session::{self, Reader, Shared, Transport, Writer};
@@ -124,12 +125,24 @@ impl Socket {
 /// ```
 pub async fn connect(options: Options) -> Result<(Response, Reader, Writer), Error> {
     options.config.validate()?;
+    if let Some(deflate) = &options.compression {
+        deflate.validate()?;
+    }
     let attempt = open_client(&options);
     let opened = match options.timeout {
         Some(limit) => within(limit, TimeoutKind::Connect, attempt).await?,
         None => attempt.await?,
     };
-    let (head, subprotocol, extensions, stream, leftover, transport, addrs) = opened;
+    let Opened {
+        head,
+        subprotocol,
+        extensions,
+        deflate,
+        stream,
+        leftover,
+        transport,
+        addrs,
+    } = opened;
     let (reader, writer, session) = start_session(
         stream,
         leftover,
@@ -137,6 +150,7 @@ pub async fn connect(options: Options) -> Result<(Response, Reader, Writer), Err
         &options.config,
         options.heartbeat,
         transport,
+        deflate,
     );
     let keep_alive = match head.headers.get("connection") {
         Some(v) => handshake::has_token(v, "keep-alive"),
@@ -161,15 +175,17 @@ pub async fn connect(options: Options) -> Result<(Response, Reader, Writer), Err
 }
 
 type Addrs = (Option<SocketAddr>, Option<SocketAddr>, Option<PathBuf>);
-type Opened = (
-    ResponseHead,
-    Option<String>,
-    Option<String>,
-    Conn,
-    BytesMut,
-    Option<Transport>,
-    Addrs,
-);
+/// A client connection whose upgrade succeeded.
+struct Opened {
+    head: ResponseHead,
+    subprotocol: Option<String>,
+    extensions: Option<String>,
+    deflate: Option<Deflate>,
+    stream: Conn,
+    leftover: BytesMut,
+    transport: Option<Transport>,
+    addrs: Addrs,
+}
 
 async fn open_client(options: &Options) -> Result<Opened, Error> {
     let tls = options.tls.is_on();
@@ -210,13 +226,14 @@ async fn open_client(options: &Options) -> Result<Opened, Error> {
         stream
     };
     let key = handshake::key_from_bytes(rand::random());
+    let offer = options.compression.as_ref().map(|c| c.offer());
     let mut request = Vec::with_capacity(512);
     encode_request(
         &options.pathname,
         &crate::url::host_header(&host, port, tls),
         &key,
         options.subprotocol.as_deref(),
-        None,
+        offer.as_deref(),
         &options.headers,
         &mut request,
     )?;
@@ -233,16 +250,31 @@ async fn open_client(options: &Options) -> Result<Opened, Error> {
         }
     };
     buf.advance(len);
-    match validate_response(&head, &key, options.subprotocol.as_deref(), None) {
-        Ok((subprotocol, extensions)) => Ok((
-            head,
-            subprotocol,
-            extensions,
-            stream,
-            buf,
-            Some(transport),
-            addrs,
-        )),
+    match validate_response(
+        &head,
+        &key,
+        options.subprotocol.as_deref(),
+        offer.as_deref(),
+    ) {
+        Ok((subprotocol, extensions)) => {
+            let deflate = match &options.compression {
+                Some(offered) => {
+                    let answer = head.headers.get_all("sec-websocket-extensions");
+                    negotiate_client(answer, offered).map_err(HandshakeError::InvalidExtension)?
+                }
+                None => None,
+            };
+            Ok(Opened {
+                head,
+                subprotocol,
+                extensions,
+                deflate,
+                stream,
+                leftover: buf,
+                transport: Some(transport),
+                addrs,
+            })
+        }
         Err(HandshakeError::Refused(mut refusal)) => {
             refusal.body = read_body(&mut stream, buf, &refusal.headers).await;
             Err(HandshakeError::Refused(refusal).into())
@@ -334,8 +366,10 @@ fn start_session(
     config: &Config,
     heartbeat: Option<Heartbeat>,
     transport: Option<Transport>,
+    deflate: Option<Deflate>,
 ) -> (Reader, Writer, Weak<Shared>) {
-    let decoder = FrameDecoder::new(role, config.max_frame_size, config.max_message_size);
+    let decoder = FrameDecoder::new(role, config.max_frame_size, config.max_message_size)
+        .with_compression(deflate.is_some());
     let limit = config.max_write_buffer;
     let mask = crate::codec::random_mask;
     let (source, sink): (Pin<Box<dyn session::FrameSource>>, _) = match stream {
@@ -354,7 +388,12 @@ fn start_session(
             )
         }
     };
-    session::open(source, sink, role, config, heartbeat, transport, true)
+    let under = session::Under {
+        transport,
+        validated: true,
+        deflate,
+    };
+    session::open(source, sink, role, config, heartbeat, under)
 }
 
 /// The sink type the session takes.
@@ -408,7 +447,10 @@ where
             },
         };
     let limit = options.config.handshake_timeout;
-    let (request, leftover) = within(
+    if let Some(deflate) = &options.compression {
+        deflate.validate()?;
+    }
+    let (request, leftover, deflate) = within(
         limit,
         TimeoutKind::Handshake,
         server_handshake(&mut stream, &options),
@@ -421,6 +463,7 @@ where
         &options.config,
         options.heartbeat,
         transport,
+        deflate,
     );
     Ok((request, reader, writer))
 }
@@ -428,7 +471,7 @@ where
 async fn server_handshake(
     stream: &mut Conn,
     options: &ServerOptions,
-) -> Result<(Request, BytesMut), Error> {
+) -> Result<(Request, BytesMut, Option<Deflate>), Error> {
     let limits = options.config.head_limits();
     let mut buf = BytesMut::with_capacity(1024);
     let parsed = loop {
@@ -461,17 +504,21 @@ async fn server_handshake(
         }
     };
     buf.advance(len);
+    // RFC 7692 §5: accept the first acceptable permessage-deflate offer, or decline them all.
+    let deflate = options.compression.as_ref().and_then(|config| {
+        negotiate_server(request.headers.get_all("sec-websocket-extensions"), config)
+    });
     let mut response = Vec::with_capacity(256);
     encode_response(
         &key,
         request.subprotocol.as_deref(),
-        None,
+        deflate.as_ref().map(|(_, answer)| answer.as_str()),
         &options.headers,
         &mut response,
     );
     stream.write_all(&response).await?;
     stream.flush().await?;
-    Ok((request, buf))
+    Ok((request, buf, deflate.map(|(agreed, _)| agreed)))
 }
 
 /// Why the server refuses a request: its own check failed, or the application's hook said no.

@@ -42,6 +42,10 @@ pub struct FrameDecoder {
     /// Payload bytes of the data message in progress, including the current frame.
     message_len: u64,
     utf8: Utf8Validator,
+    /// permessage-deflate was negotiated: RSV1 marks a compressed message.
+    compression: bool,
+    /// The data message in progress is compressed (its text is checked after inflating).
+    compressed: bool,
 }
 
 impl FrameDecoder {
@@ -59,7 +63,16 @@ impl FrameDecoder {
             fragment: None,
             message_len: 0,
             utf8: Utf8Validator::default(),
+            compression: false,
+            compressed: false,
         }
+    }
+
+    /// Allows RSV1 on the first frame of a data message: permessage-deflate (RFC 7692 §6) was
+    /// negotiated. Compressed text is then left for the inflating layer to check as UTF-8.
+    pub fn with_compression(mut self, on: bool) -> FrameDecoder {
+        self.compression = on;
+        self
     }
 
     /// The role this decoder receives for.
@@ -112,7 +125,7 @@ impl FrameDecoder {
         let opcode = Opcode::from_u8(header.opcode).expect("checked in check_header");
         if opcode.is_data() && header.fin {
             // RFC 6455 §8.1: a text message must end on a code point boundary.
-            let text = self.fragment.unwrap_or(opcode) == Opcode::Text;
+            let text = self.fragment.unwrap_or(opcode) == Opcode::Text && !self.compressed;
             if text && !self.utf8.is_complete() {
                 return Err(ProtocolError::InvalidUtf8);
             }
@@ -133,22 +146,30 @@ impl FrameDecoder {
             mask: header.mask.is_some(),
             len,
             payload,
+            compress: true,
         }))
     }
 
     fn is_text(&self, header: &FrameHeader) -> bool {
-        header.opcode == Opcode::Text as u8
-            || (header.opcode == Opcode::Continuation as u8 && self.fragment == Some(Opcode::Text))
+        !self.compressed
+            && (header.opcode == Opcode::Text as u8
+                || (header.opcode == Opcode::Continuation as u8
+                    && self.fragment == Some(Opcode::Text)))
     }
 
     /// Every check that the header alone decides, before any payload is buffered.
     fn check_header(&mut self, h: &FrameHeader) -> Result<(), ProtocolError> {
         // RFC 6455 §5.2: "MUST be 0 unless an extension is negotiated that defines meanings".
-        if h.rsv != 0 {
+        // RFC 7692 §6: permessage-deflate defines RSV1 (only).
+        if h.rsv & 0b011 != 0 || (h.rsv & 0b100 != 0 && !self.compression) {
             return Err(ProtocolError::ReservedBits);
         }
         // RFC 6455 §5.2: reserved opcodes fail the connection.
         let opcode = Opcode::from_u8(h.opcode).ok_or(ProtocolError::ReservedOpcode(h.opcode))?;
+        // RFC 7692 §6.1: RSV1 only on the first frame of a data message.
+        if h.rsv & 0b100 != 0 && (opcode.is_control() || opcode == Opcode::Continuation) {
+            return Err(ProtocolError::CompressedControlOrContinuation);
+        }
         // RFC 6455 §5.1: clients MUST mask; servers MUST NOT.
         match (self.role, h.mask.is_some()) {
             (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame),
@@ -173,6 +194,9 @@ impl FrameDecoder {
                 return Err(ProtocolError::ExpectedContinuation)
             }
             _ => {}
+        }
+        if opcode != Opcode::Continuation {
+            self.compressed = h.rsv & 0b100 != 0;
         }
         if h.len > self.max_frame_size || h.len > usize::MAX as u64 {
             return Err(ProtocolError::FrameTooBig {

@@ -95,8 +95,11 @@ pub struct Message {
     pub mask: bool,
     /// The payload length in bytes. On write the encoder uses `payload.len()`.
     pub len: usize,
-    /// The payload, unmasked.
+    /// The payload, unmasked (and, with permessage-deflate, inflated).
     pub payload: Bytes,
+    /// On write, whether this message may be compressed when permessage-deflate was negotiated
+    /// (default `true`); `false` sends it as is. Not part of the wire format.
+    pub compress: bool,
 }
 
 impl Default for Message {
@@ -110,6 +113,7 @@ impl Default for Message {
             mask: false,
             len: 0,
             payload: Bytes::new(),
+            compress: true,
         }
     }
 }

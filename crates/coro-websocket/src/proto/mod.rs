@@ -9,6 +9,7 @@
 mod close;
 mod connection;
 mod decoder;
+pub mod deflate;
 mod frame;
 mod mask;
 mod utf8;
@@ -81,6 +82,12 @@ pub enum ProtocolError {
         /// The configured limit.
         max: u64,
     },
+    /// RFC 7692 §6.1: a compressed message that does not inflate.
+    #[error("invalid compressed data")]
+    InvalidCompressedData,
+    /// RFC 7692 §6: RSV1 on a control frame or a continuation frame.
+    #[error("RSV1 set on a control or continuation frame")]
+    CompressedControlOrContinuation,
     /// A message larger than the configured `max_message_size`.
     #[error("message of at least {len} bytes exceeds the limit of {max}")]
     MessageTooBig {
@@ -104,7 +111,9 @@ impl ProtocolError {
     /// ```
     pub fn close_code(&self) -> CloseCode {
         match self {
-            ProtocolError::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            ProtocolError::InvalidUtf8 | ProtocolError::InvalidCompressedData => {
+                CloseCode::INVALID_PAYLOAD
+            }
             ProtocolError::FrameTooBig { .. } | ProtocolError::MessageTooBig { .. } => {
                 CloseCode::MESSAGE_TOO_BIG
             }
