@@ -359,11 +359,9 @@ impl Deflate {
         // sends every message uncompressed, which RFC 7692 always allows.
         let enabled = self.local_max_window_bits >= 9;
         Deflater {
-            compress: Compress::new_with_window_bits(
-                Compression::new(self.level),
-                false,
-                self.local_max_window_bits.max(9),
-            ),
+            compress: None,
+            level: self.level,
+            window_bits: self.local_max_window_bits.max(9),
             enabled,
             reset_each: self.local_no_context_takeover,
             threshold: self.threshold,
@@ -373,9 +371,10 @@ impl Deflate {
     /// The decompressor for the peer's messages, bounded by `max_message_size`.
     pub fn inflater(&self, max_message_size: u64) -> Inflater {
         Inflater {
+            decompress: None,
             // A window at least as large as the peer's inflates its data correctly; 8 bits is
             // served by zlib's smallest, 9.
-            decompress: Decompress::new_with_window_bits(false, self.remote_max_window_bits.max(9)),
+            window_bits: self.remote_max_window_bits.max(9),
             reset_each: self.remote_no_context_takeover,
             max_message_size,
             produced: 0,
@@ -384,8 +383,13 @@ impl Deflate {
 }
 
 /// Compresses outgoing messages.
+///
+/// The zlib state (about 2^(bits+2) bytes plus 64 KiB of hash tables) is created on the first
+/// compressed message, and released after each message when this end does not keep its context.
 pub struct Deflater {
-    compress: Compress,
+    compress: Option<Compress>,
+    level: u32,
+    window_bits: u8,
     enabled: bool,
     reset_each: bool,
     threshold: usize,
@@ -408,17 +412,19 @@ impl Deflater {
     /// Compresses one whole message payload (RFC 7692 §7.2.1).
     pub fn compress(&mut self, payload: &[u8]) -> Bytes {
         let mut out = Vec::with_capacity(payload.len() / 2 + 64);
-        let start = self.compress.total_in();
+        let (level, bits) = (self.level, self.window_bits);
+        let compress = self.compress.get_or_insert_with(|| {
+            Compress::new_with_window_bits(Compression::new(level), false, bits)
+        });
+        let start = compress.total_in();
         loop {
-            let consumed = (self.compress.total_in() - start) as usize;
+            let consumed = (compress.total_in() - start) as usize;
             if out.len() == out.capacity() {
                 out.reserve(out.capacity().max(64));
             }
             // Compressing our own valid stream into a Vec cannot fail.
-            let _ = self
-                .compress
-                .compress_vec(&payload[consumed..], &mut out, FlushCompress::Sync);
-            let all_in = (self.compress.total_in() - start) as usize == payload.len();
+            let _ = compress.compress_vec(&payload[consumed..], &mut out, FlushCompress::Sync);
+            let all_in = (compress.total_in() - start) as usize == payload.len();
             // The sync flush is complete once a call leaves output room unused.
             if all_in && out.len() < out.capacity() {
                 break;
@@ -432,15 +438,20 @@ impl Deflater {
             out.push(0);
         }
         if self.reset_each {
-            self.compress.reset();
+            // No context to keep: free the zlib state until the next message.
+            self.compress = None;
         }
         Bytes::from(out)
     }
 }
 
 /// Decompresses incoming messages, one frame at a time.
+///
+/// Its zlib state (about 2^bits bytes of window plus 7 KiB) is created on the first compressed
+/// message, and released after each message when the peer does not keep its context.
 pub struct Inflater {
-    decompress: Decompress,
+    decompress: Option<Decompress>,
+    window_bits: u8,
     reset_each: bool,
     max_message_size: u64,
     produced: u64,
@@ -467,7 +478,7 @@ impl Inflater {
             self.feed(&TAIL, &mut out)?;
             self.produced = 0;
             if self.reset_each {
-                self.decompress.reset(false);
+                self.decompress = None;
             }
         }
         Ok(Bytes::from(out))
@@ -476,23 +487,26 @@ impl Inflater {
     fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), ProtocolError> {
         let mut scratch = [0u8; 16 << 10];
         let mut consumed = 0;
+        let bits = self.window_bits;
+        let decompress = self
+            .decompress
+            .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
         loop {
             // Never ask for more than one byte past the limit: a bomb stops right there.
             let room = self.max_message_size.saturating_sub(self.produced) + 1;
             let cap = usize::try_from(room)
                 .unwrap_or(usize::MAX)
                 .min(scratch.len());
-            let (before_in, before_out) = (self.decompress.total_in(), self.decompress.total_out());
-            let status = self
-                .decompress
+            let (before_in, before_out) = (decompress.total_in(), decompress.total_out());
+            let status = decompress
                 .decompress(
                     &input[consumed..],
                     &mut scratch[..cap],
                     FlushDecompress::Sync,
                 )
                 .map_err(|_| ProtocolError::InvalidCompressedData)?;
-            let read = (self.decompress.total_in() - before_in) as usize;
-            let written = (self.decompress.total_out() - before_out) as usize;
+            let read = (decompress.total_in() - before_in) as usize;
+            let written = (decompress.total_out() - before_out) as usize;
             consumed += read;
             out.extend_from_slice(&scratch[..written]);
             self.produced += written as u64;
@@ -505,7 +519,7 @@ impl Inflater {
             if status == Status::StreamEnd {
                 // RFC 7692 §7.2.3.4: a block with BFINAL ends the stream; what follows (our
                 // appended tail) is ignored and the next message starts a new stream.
-                self.decompress.reset(false);
+                self.decompress = None;
                 return Ok(());
             }
             if consumed == input.len() && written < cap {
