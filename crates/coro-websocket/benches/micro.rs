@@ -37,9 +37,9 @@ fn text(size: usize) -> Vec<u8> {
     let unit = "hello, wörld — ok ".as_bytes();
     let mut v: Vec<u8> = unit.iter().copied().cycle().take(size).collect();
     // End on a code point boundary.
-    while std::str::from_utf8(&v).is_err() {
-        v.pop();
-        v.push(b'.');
+    if let Err(e) = std::str::from_utf8(&v) {
+        v.truncate(e.valid_up_to());
+        v.resize(size, b'.');
     }
     v
 }
