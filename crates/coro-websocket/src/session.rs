@@ -103,7 +103,7 @@ pub(crate) struct Shared {
     /// The reader holds input it will decode without waiting: writes may stay buffered.
     reader_has_more: AtomicBool,
     /// The permessage-deflate compressor, when negotiated.
-    deflater: Mutex<Option<Deflater>>,
+    deflater: Option<Mutex<Deflater>>,
     /// Frames were left in the sink's buffer by a corked write; the reader flushes them before it
     /// waits for the socket.
     dirty: AtomicBool,
@@ -120,6 +120,10 @@ impl Shared {
     }
 
     fn aborted(&self) -> Option<Abort> {
+        // Fast path for the hot loop: the token is cancelled only after `abort` is set.
+        if !self.aborted.is_cancelled() {
+            return None;
+        }
         *self.abort.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -238,8 +242,12 @@ impl Shared {
         if !msg.fin || !msg.compress || !matches!(msg.opcode, Opcode::Text | Opcode::Binary) {
             return;
         }
-        let mut deflater = self.deflater.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(d) = deflater.as_mut().filter(|d| d.wants(msg.payload.len())) {
+        let Some(deflater) = &self.deflater else {
+            return;
+        };
+        let mut deflater = deflater.lock().unwrap_or_else(|p| p.into_inner());
+        if deflater.wants(msg.payload.len()) {
+            let d = &mut *deflater;
             msg.payload = d.compress(&msg.payload);
             msg.rsv1 = true;
         }
@@ -358,7 +366,7 @@ pub(crate) fn open(
         activity: AtomicU64::new(0),
         reader_waiting: AtomicBool::new(false),
         reader_has_more: AtomicBool::new(false),
-        deflater: Mutex::new(deflate.map(|d| d.deflater())),
+        deflater: deflate.map(|d| Mutex::new(d.deflater())),
         dirty: AtomicBool::new(false),
         transport,
         close_timeout: config.close_timeout,
