@@ -482,7 +482,8 @@ impl Reader {
     /// Reads the next frame: the seed's `read()`.
     ///
     /// Fragments come back one by one with their `fin`; control frames come back after they are
-    /// handled. `Ok(None)` means the connection has ended cleanly.
+    /// handled. With permessage-deflate, each frame's payload comes back inflated and `rsv1`
+    /// cleared. `Ok(None)` means the connection has ended cleanly.
     ///
     /// # Errors
     /// A protocol violation by the peer (after the matching close was sent to it), an I/O error,
