@@ -378,6 +378,7 @@ impl Deflate {
             reset_each: self.remote_no_context_takeover,
             max_message_size,
             produced: 0,
+            ended: false,
         }
     }
 }
@@ -455,6 +456,9 @@ pub struct Inflater {
     reset_each: bool,
     max_message_size: u64,
     produced: u64,
+    /// The message in progress ended its DEFLATE stream (a BFINAL block): the rest of it, and
+    /// the tail appended to it, are ignored.
+    ended: bool,
 }
 
 impl std::fmt::Debug for Inflater {
@@ -477,6 +481,7 @@ impl Inflater {
         if fin {
             self.feed(&TAIL, &mut out)?;
             self.produced = 0;
+            self.ended = false;
             if self.reset_each {
                 self.decompress = None;
             }
@@ -485,6 +490,9 @@ impl Inflater {
     }
 
     fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), ProtocolError> {
+        if self.ended {
+            return Ok(());
+        }
         let mut scratch = [0u8; 16 << 10];
         let mut consumed = 0;
         let bits = self.window_bits;
@@ -520,6 +528,7 @@ impl Inflater {
                 // RFC 7692 §7.2.3.4: a block with BFINAL ends the stream; what follows (our
                 // appended tail) is ignored and the next message starts a new stream.
                 self.decompress = None;
+                self.ended = true;
                 return Ok(());
             }
             if consumed == input.len() && written < cap {
@@ -603,6 +612,25 @@ mod tests {
         let mut inf = agreed().inflater(1 << 20);
         let out = inf
             .inflate(&[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00], true)
+            .unwrap();
+        assert_eq!(&out[..], b"Hello");
+        // The stream ended with that block: the tail appended to it must not leak into the next
+        // message, which starts a new stream, whatever frames the BFINAL message came in.
+        let out = inf
+            .inflate(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], true)
+            .unwrap();
+        assert_eq!(&out[..], b"Hello");
+        let a = inf.inflate(&[0xf3, 0x48, 0xcd], false).unwrap();
+        let b = inf.inflate(&[0xc9, 0xc9, 0x07, 0x00], false).unwrap();
+        let c = inf.inflate(&[0x00, 0x00], true).unwrap();
+        assert_eq!([&a[..], &b[..], &c[..]].concat(), b"Hello");
+        let out = inf
+            .inflate(
+                &[
+                    0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00,
+                ],
+                true,
+            )
             .unwrap();
         assert_eq!(&out[..], b"Hello");
     }
