@@ -47,9 +47,9 @@ mod url;
 
 pub use codec::{FrameCodec, MaskSource};
 pub use config::{Config, ConfigError};
-pub use error::{Closed, Error, TimeoutKind};
+pub use error::{Closed, Error, RedirectError, TimeoutKind};
 pub use handshake::{HandshakeError, Headers, Refusal, Rejection, Request};
-pub use io::{accept, connect, Response, Socket};
+pub use io::{accept, connect, env_proxy, no_proxy_matches, Proxy, ProxyError, Response, Socket};
 pub use options::{
     Heartbeat, HeartbeatMode, Options, RequestHook, ServerOptions, Tls, TlsConfig, WrapOptions,
 };

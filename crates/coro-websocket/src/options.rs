@@ -10,6 +10,7 @@ use rustls_pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
 use crate::config::Config;
 use crate::error::Error;
 use crate::handshake::{Headers, Rejection, Request};
+use crate::io::Proxy;
 use crate::proto::deflate::DeflateConfig;
 use crate::url::parse_url;
 
@@ -53,6 +54,20 @@ pub struct Options {
     pub compression: Option<DeflateConfig>,
     /// Limits and timeouts.
     pub config: Config,
+    /// The proxy to go through. Default [`Proxy::FromEnv`]: `wss_proxy`/`ws_proxy`,
+    /// `https_proxy`/`http_proxy`, `all_proxy` and `no_proxy`, as curl reads them. Unix-socket
+    /// connections never use a proxy.
+    pub proxy: Proxy,
+    /// TLS settings for an `https://` proxy (TLS to the proxy itself, not to the origin).
+    /// Default [`Tls::On`]: the Mozilla roots; [`Tls::Off`] means the same.
+    pub proxy_tls: Tls,
+    /// How many redirects (301, 302, 303, 307, 308) to follow before failing with
+    /// [`RedirectError::TooMany`](crate::RedirectError::TooMany). Default 10, as Python
+    /// websockets; 0 follows none (the 3xx answer is then a refused upgrade).
+    pub max_redirects: usize,
+    /// Follow a redirect from `wss` to `ws`. Default `false`: that would send the request in
+    /// the clear after the caller asked for TLS.
+    pub allow_insecure_redirects: bool,
 }
 
 impl Default for Options {
@@ -69,6 +84,10 @@ impl Default for Options {
             heartbeat: None,
             compression: None,
             config: Config::default(),
+            proxy: Proxy::FromEnv,
+            proxy_tls: Tls::On,
+            max_redirects: 10,
+            allow_insecure_redirects: false,
         }
     }
 }
@@ -86,7 +105,29 @@ impl fmt::Debug for Options {
             .field("timeout", &self.timeout)
             .field("heartbeat", &self.heartbeat)
             .field("compression", &self.compression)
+            .field("proxy", &ProxyDebug(&self.proxy))
+            .field("proxy_tls", &self.proxy_tls)
+            .field("max_redirects", &self.max_redirects)
+            .field("allow_insecure_redirects", &self.allow_insecure_redirects)
             .finish_non_exhaustive()
+    }
+}
+
+/// Shows a proxy URL without its password.
+struct ProxyDebug<'a>(&'a Proxy);
+
+impl fmt::Debug for ProxyDebug<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Proxy::Url(u) => match url::Url::parse(u) {
+                Ok(mut parsed) if parsed.password().is_some() => {
+                    let _ = parsed.set_password(Some("***"));
+                    write!(f, "Url({:?})", parsed.as_str())
+                }
+                _ => write!(f, "Url({u:?})"),
+            },
+            other => other.fmt(f),
+        }
     }
 }
 

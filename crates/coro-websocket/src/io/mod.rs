@@ -3,7 +3,11 @@
 //! stream to the session through [`FrameCodec`].
 
 mod frames;
+mod proxy;
+mod redirect;
 mod tls;
+
+pub use proxy::{env_proxy, no_proxy_matches, Proxy, ProxyError};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,7 +20,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::config::Config;
-use crate::error::{Error, TimeoutKind};
+use crate::error::{Error, RedirectError, TimeoutKind};
 use crate::handshake::{
     self, encode_rejection, encode_request, encode_response, parse_request, parse_response,
     select_subprotocol, validate_request, validate_response, HandshakeError, Headers, Rejection,
@@ -56,6 +60,10 @@ pub struct Response {
     pub extensions: Option<String>,
     /// The socket the connection runs over.
     pub socket: Socket,
+    /// The URLs requested, in order: the first is the one asked for, each next one the target
+    /// of a redirect, and the last the one that answered 101. One entry when there was no
+    /// redirect.
+    pub url_chain: Vec<String>,
 }
 
 /// A handle on the connection's socket: addresses and `shutdown()`, as the seed's `res.socket`.
@@ -142,6 +150,7 @@ pub async fn connect(options: Options) -> Result<(Response, Reader, Writer), Err
         leftover,
         transport,
         addrs,
+        url_chain,
     } = opened;
     let (reader, writer, session) = start_session(
         stream,
@@ -170,6 +179,7 @@ pub async fn connect(options: Options) -> Result<(Response, Reader, Writer), Err
             unix_path: addrs.2,
             session,
         },
+        url_chain,
     };
     Ok((response, reader, writer))
 }
@@ -185,9 +195,45 @@ struct Opened {
     leftover: BytesMut,
     transport: Option<Transport>,
     addrs: Addrs,
+    url_chain: Vec<String>,
 }
 
+/// What one upgrade request got: the upgrade, or a redirect to follow.
+enum Hop {
+    Open(Box<Opened>),
+    Redirect(String),
+}
+
+/// Opens a client connection, following redirects as the options allow.
 async fn open_client(options: &Options) -> Result<Opened, Error> {
+    let mut hop = options.clone();
+    let mut chain = Vec::new();
+    loop {
+        let here = redirect::url_of(&hop);
+        chain.push(here.to_string());
+        let location = match open_hop(&hop).await? {
+            Hop::Open(mut opened) => {
+                opened.url_chain = chain;
+                return Ok(*opened);
+            }
+            Hop::Redirect(location) => location,
+        };
+        if chain.len() > options.max_redirects {
+            return Err(RedirectError::TooMany(options.max_redirects).into());
+        }
+        let next = redirect::resolve(&here, &location)?;
+        if here.tls && !next.tls && !options.allow_insecure_redirects {
+            return Err(RedirectError::Insecure(next.to_string()).into());
+        }
+        if chain.contains(&next.to_string()) {
+            return Err(RedirectError::Loop(next.to_string()).into());
+        }
+        hop = redirect::next_hop(options, &hop, &next);
+    }
+}
+
+/// One upgrade request, through the proxy the options select.
+async fn open_hop(options: &Options) -> Result<Hop, Error> {
     let tls = options.tls.is_on();
     let use_unix = options.host.is_none() && options.port.is_none();
     let (stream, transport, addrs, host, port): (Conn, _, Addrs, String, u16) = if use_unix {
@@ -210,11 +256,17 @@ async fn open_client(options: &Options) -> Result<Opened, Error> {
     } else {
         let host = options.host.clone().unwrap_or_else(|| "127.0.0.1".into());
         let port = options.port.unwrap_or(if tls { 443 } else { 80 });
-        let stream = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
-        stream.set_nodelay(true)?;
-        let addrs = (stream.local_addr().ok(), stream.peer_addr().ok(), None);
-        let (stream, control) = tcp_with_control(stream)?;
-        (Conn::Tcp(stream), control, addrs, host, port)
+        if let Some(route) = proxy::select(&options.proxy, tls, &host, port)? {
+            let (stream, control, addrs) =
+                proxy::open(&route, &options.proxy_tls, &host, port).await?;
+            (stream, control, addrs, host, port)
+        } else {
+            let stream = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+            stream.set_nodelay(true)?;
+            let addrs = (stream.local_addr().ok(), stream.peer_addr().ok(), None);
+            let (stream, control) = tcp_with_control(stream)?;
+            (Conn::Tcp(stream), control, addrs, host, port)
+        }
     };
     let mut stream = if tls {
         let config = tls::client_config(&options.tls)?;
@@ -264,7 +316,7 @@ async fn open_client(options: &Options) -> Result<Opened, Error> {
                 }
                 None => None,
             };
-            Ok(Opened {
+            Ok(Hop::Open(Box::new(Opened {
                 head,
                 subprotocol,
                 extensions,
@@ -273,7 +325,16 @@ async fn open_client(options: &Options) -> Result<Opened, Error> {
                 leftover: buf,
                 transport: Some(transport),
                 addrs,
-            })
+                url_chain: Vec::new(),
+            })))
+        }
+        Err(HandshakeError::Refused(refusal))
+            if redirect::is_redirect(refusal.status) && !use_unix && options.max_redirects > 0 =>
+        {
+            match refusal.headers.get("location") {
+                Some(location) => Ok(Hop::Redirect(location.to_owned())),
+                None => Err(RedirectError::InvalidLocation(String::new()).into()),
+            }
         }
         Err(HandshakeError::Refused(mut refusal)) => {
             refusal.body = read_body(&mut stream, buf, &refusal.headers).await;
