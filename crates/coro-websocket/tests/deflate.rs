@@ -758,7 +758,11 @@ async fn server_wire_context_takeover_on_and_off() {
             wires.push(f.payload);
         }
         if takeover {
-            assert!(wires[1].len() < 64 && wires[2].len() < 64, "{}", wires[1].len());
+            assert!(
+                wires[1].len() < 64 && wires[2].len() < 64,
+                "{}",
+                wires[1].len()
+            );
         } else {
             assert!(wires[0] == wires[1] && wires[1] == wires[2]);
             assert!(wires[0].len() > 100);
