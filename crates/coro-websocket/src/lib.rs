@@ -42,6 +42,7 @@ pub mod handshake;
 mod io;
 mod options;
 pub mod proto;
+mod reconnect;
 mod session;
 mod url;
 
@@ -55,6 +56,7 @@ pub use options::{
 };
 pub use proto::deflate::DeflateConfig;
 pub use proto::{CloseCode, CloseFrame, Message, Opcode, ProtocolError, SendError};
+pub use reconnect::{Backoff, Connection, Reconnect, TrackedReader};
 pub use session::{wrap_io, Reader, Writer};
 pub use url::{parse_url, UrlError, WsUrl};
 
