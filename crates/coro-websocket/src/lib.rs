@@ -35,6 +35,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod blocking;
 mod codec;
 mod config;
 mod error;
