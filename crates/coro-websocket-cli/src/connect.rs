@@ -9,8 +9,8 @@ use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use clap::Args;
 use coro_websocket::{
-    connect, CloseCode, DeflateConfig, Heartbeat, Message, Opcode, Options, Reader, Tls, TlsConfig,
-    Writer,
+    connect, Backoff, CloseCode, DeflateConfig, Heartbeat, Message, Opcode, Options, Proxy, Reader,
+    Reconnect, Tls, TlsConfig, Writer,
 };
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -46,6 +46,18 @@ pub struct ConnectArgs {
     /// Offer permessage-deflate (RFC 7692); stderr says whether the server accepted it.
     #[arg(long)]
     compress: bool,
+    /// Connect through this proxy: http://, https://, socks5:// or socks5h:// (user:password@
+    /// for credentials). Default: from wss_proxy/ws_proxy, https_proxy/http_proxy, all_proxy
+    /// and no_proxy, as curl reads them.
+    #[arg(long, value_name = "URL", conflicts_with = "no_proxy")]
+    proxy: Option<String>,
+    /// Connect directly, ignoring proxy environment variables.
+    #[arg(long)]
+    no_proxy: bool,
+    /// Keep the session alive: reconnect with backoff after a drop or an abnormal close,
+    /// printing a line on stderr each time. Stops after a normal close or a 4xx refusal.
+    #[arg(long)]
+    reconnect: bool,
 }
 
 fn options(args: &ConnectArgs) -> Result<Options> {
@@ -57,6 +69,11 @@ fn options(args: &ConnectArgs) -> Result<Options> {
         options.headers.push(name.trim(), value.trim());
     }
     options.subprotocol = args.subprotocol.clone();
+    if args.no_proxy {
+        options.proxy = Proxy::None;
+    } else if let Some(url) = &args.proxy {
+        options.proxy = Proxy::Url(url.clone());
+    }
     options.compression = args.compress.then(DeflateConfig::default);
     if let Some(ms) = args.timeout {
         options.timeout = Some(Duration::from_millis(ms));
@@ -95,6 +112,9 @@ fn options(args: &ConnectArgs) -> Result<Options> {
 /// Runs `connect`.
 pub async fn run(args: ConnectArgs) -> Result<ExitCode> {
     let options = options(&args)?;
+    if args.reconnect {
+        return run_reconnecting(args, options).await;
+    }
     let (response, reader, writer) = connect(options).await?;
     if args.compress {
         match &response.extensions {
@@ -133,6 +153,36 @@ async fn send_stdin(mut writer: Writer, opcode: Opcode) -> Result<()> {
 
 /// Prints each data message; decides the exit status from how the connection ended.
 async fn print_messages(mut reader: Reader) -> Result<ExitCode> {
+    Ok(match print_until_end(&mut reader).await? {
+        Ending::Normal => ExitCode::SUCCESS,
+        failure => {
+            eprintln!("{failure}");
+            ExitCode::FAILURE
+        }
+    })
+}
+
+/// How a connection ended, as `connect` reports it.
+enum Ending {
+    Normal,
+    Closed(CloseCode, String),
+    Error(coro_websocket::Error),
+    NoCloseFrame,
+}
+
+impl std::fmt::Display for Ending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ending::Normal => write!(f, "closed normally"),
+            Ending::Closed(code, reason) => write!(f, "closed: {code} {reason}"),
+            Ending::Error(e) => write!(f, "error: {e}"),
+            Ending::NoCloseFrame => write!(f, "error: connection ended without a close frame"),
+        }
+    }
+}
+
+/// Prints each data message until the connection ends; says how it ended.
+async fn print_until_end(reader: &mut Reader) -> Result<Ending> {
     let mut stdout = tokio::io::stdout();
     loop {
         match reader.read_message().await {
@@ -142,23 +192,85 @@ async fn print_messages(mut reader: Reader) -> Result<ExitCode> {
                 stdout.flush().await?;
             }
             Ok(None) => break,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Ok(ExitCode::FAILURE);
-            }
+            Err(e) => return Ok(Ending::Error(e)),
         }
     }
-    match reader.close_frame() {
+    Ok(match reader.close_frame() {
         Some(Some(frame))
             if frame.code != CloseCode::NORMAL && frame.code != CloseCode::GOING_AWAY =>
         {
-            eprintln!("closed: {} {}", frame.code, frame.reason);
-            Ok(ExitCode::FAILURE)
+            Ending::Closed(frame.code, frame.reason)
         }
-        Some(_) => Ok(ExitCode::SUCCESS),
-        None => {
-            eprintln!("error: connection ended without a close frame");
-            Ok(ExitCode::FAILURE)
+        Some(_) => Ending::Normal,
+        None => Ending::NoCloseFrame,
+    })
+}
+
+/// `connect --reconnect`: one stdin, many connections. Lines typed while disconnected wait for
+/// the next connection.
+async fn run_reconnecting(args: ConnectArgs, options: Options) -> Result<ExitCode> {
+    let opcode = if args.binary {
+        Opcode::Binary
+    } else {
+        Opcode::Text
+    };
+    let (lines_tx, mut lines) = tokio::sync::mpsc::channel::<String>(64);
+    tokio::spawn(async move {
+        let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+        while let Ok(Some(line)) = stdin.next_line().await {
+            if lines_tx.send(line).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut connections = Reconnect::new(options, Backoff::default());
+    let mut connected_before = false;
+    let mut last_error = None;
+    while let Some(attempt) = connections.next().await {
+        let (_response, mut reader, mut writer) = match attempt {
+            Ok(connection) => connection,
+            Err(e) => {
+                eprintln!("reconnect: attempt failed: {e}");
+                last_error = Some(e);
+                continue;
+            }
+        };
+        if connected_before {
+            eprintln!("reconnect: connected again to {}", args.url);
+        }
+        connected_before = true;
+        let mut printing = tokio::spawn(async move {
+            let ending = print_until_end(&mut reader).await;
+            // Dropping the reader here tells `connections` how the connection ended.
+            drop(reader);
+            ending
+        });
+        let ending = loop {
+            tokio::select! {
+                line = lines.recv() => match line {
+                    Some(line) => {
+                        let message = Message::new(opcode, Bytes::from(line.into_bytes()));
+                        // A failed write means the connection dropped: the reader says how.
+                        let _ = writer.write(message).await;
+                    }
+                    None => {
+                        // stdin EOF: close normally, wait for the answer, stop.
+                        let _ = writer.close(CloseCode::NORMAL, "").await;
+                        let _ = printing.await;
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                },
+                ending = &mut printing => break ending??,
+            }
+        };
+        match ending {
+            Ending::Normal => return Ok(ExitCode::SUCCESS),
+            ending => eprintln!("reconnect: connection lost ({ending}), reconnecting"),
         }
     }
+    match last_error {
+        Some(e) => eprintln!("error: giving up: {e}"),
+        None => eprintln!("error: giving up"),
+    }
+    Ok(ExitCode::FAILURE)
 }
