@@ -1,0 +1,386 @@
+//! The session layer: the seed's `wrapIo`. It turns a frame `Stream` and a frame `Sink` into a
+//! [`Reader`] and a [`Writer`] that answer pings, echo closes, time out the close handshake and
+//! send heartbeats.
+//!
+//! It owns no socket and parses no bytes: frames come from the stream, and the protocol decisions
+//! come from [`proto::Connection`](crate::proto::Connection). Its job is to carry out the write
+//! obligations that reading produces, while the reader and writer live in different tasks.
+//! The sink sits behind an async mutex so that the reader's pongs and close echoes, the writer's
+//! frames and the heartbeat never interleave inside a frame.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_core::Stream;
+use futures_sink::Sink;
+use futures_util::task::AtomicWaker;
+use futures_util::SinkExt;
+use tokio_util::sync::CancellationToken;
+
+mod heartbeat;
+mod reader;
+mod writer;
+
+pub use reader::Reader;
+pub use writer::Writer;
+
+use crate::error::{Closed, Error};
+use crate::options::{Heartbeat, WrapOptions};
+use crate::proto::deflate::{Deflate, Deflater};
+use crate::proto::{Connection, Message, Opcode, Role, SendError};
+
+type FrameStream = Pin<Box<dyn FrameSource>>;
+type FrameSink = Pin<Box<dyn Sink<Message, Error = Error> + Send>>;
+type SendFuture = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
+
+/// A stream of incoming frames that can tell whether more input is already buffered.
+///
+/// While it is, writes made by the application are left in the sink's buffer, to go out in one
+/// write when the reader next has to wait for the socket ("corking").
+pub(crate) trait FrameSource: Stream<Item = Result<Message, Error>> + Send {
+    /// Whether bytes are buffered that the next poll will decode without I/O.
+    fn has_buffered(&self) -> bool;
+}
+
+/// A caller's frame stream for [`wrap_io`]: it never reports buffered input, so nothing is corked.
+struct Foreign<S>(Pin<Box<S>>);
+
+impl<S: Stream<Item = Result<Message, Error>> + Send> Stream for Foreign<S> {
+    type Item = Result<Message, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.as_mut().poll_next(cx)
+    }
+}
+
+impl<S: Stream<Item = Result<Message, Error>> + Send> FrameSource for Foreign<S> {
+    fn has_buffered(&self) -> bool {
+        false
+    }
+}
+
+/// A handle on the OS socket under the session, used only to shut it down.
+#[derive(Debug)]
+pub(crate) enum Transport {
+    Tcp(std::net::TcpStream),
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl Transport {
+    fn shutdown(&self) {
+        let _ = match self {
+            Transport::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
+            Transport::Unix(s) => s.shutdown(std::net::Shutdown::Both),
+        };
+    }
+}
+
+/// Why the session was ended from outside the protocol.
+#[derive(Debug, Clone, Copy)]
+enum Abort {
+    /// `Socket::shutdown()` was called: reading ends cleanly.
+    Shutdown,
+    /// The heartbeat got no answer.
+    PeerNotResponding(Duration),
+}
+
+/// State shared by a session's reader, writer, heartbeat and socket handle.
+pub(crate) struct Shared {
+    role: Role,
+    conn: Mutex<Connection>,
+    sink: futures_util::lock::Mutex<FrameSink>,
+    abort: Mutex<Option<Abort>>,
+    /// Cancelled by `abort`: frees writes blocked on a peer that stopped reading.
+    aborted: CancellationToken,
+    reader_waker: AtomicWaker,
+    /// Frames received so far: the heartbeat's evidence of life.
+    activity: AtomicU64,
+    /// Whether the reader is waiting on an empty transport, so that every frame the peer sent has
+    /// been counted in `activity`. While the application is busy elsewhere, unread frames may be
+    /// sitting in the socket, and the heartbeat must not call the peer dead.
+    reader_waiting: AtomicBool,
+    /// The reader holds input it will decode without waiting: writes may stay buffered.
+    reader_has_more: AtomicBool,
+    /// The permessage-deflate compressor, when negotiated.
+    deflater: Option<Mutex<Deflater>>,
+    /// Frames were left in the sink's buffer by a corked write; the reader flushes them before it
+    /// waits for the socket.
+    dirty: AtomicBool,
+    transport: Option<Transport>,
+    close_timeout: Duration,
+    max_message_size: u64,
+}
+
+impl Shared {
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding this lock cannot leave Connection half-updated in a way that
+        // matters more than losing the connection, so recover the guard.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn aborted(&self) -> Option<Abort> {
+        // Fast path for the hot loop: the token is cancelled only after `abort` is set.
+        if !self.aborted.is_cancelled() {
+            return None;
+        }
+        *self.abort.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn closed(&self) -> Closed {
+        let conn = self.conn();
+        Closed {
+            sent: conn.close_sent().cloned(),
+            received: conn.close_received().cloned(),
+        }
+    }
+
+    fn abort_error(&self) -> Option<Error> {
+        match self.aborted()? {
+            Abort::Shutdown => Some(Error::ConnectionClosed(Box::new(self.closed()))),
+            Abort::PeerNotResponding(t) => Some(Error::PeerNotResponding(t)),
+        }
+    }
+
+    /// Ends the session from outside: wakes the reader, fails writes in progress, and shuts the
+    /// socket down (or, with no OS socket to shut down, e.g. a server's stream or `wrap_io`,
+    /// closes the sink within `close_timeout`, so the peer sees the connection end even while the
+    /// application still holds the writer).
+    fn abort(self: &Arc<Self>, why: Abort) {
+        {
+            let mut slot = self.abort.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.is_none() {
+                *slot = Some(why);
+            }
+        }
+        self.conn().transport_closed();
+        self.aborted.cancel();
+        self.reader_waker.wake();
+        if let Some(t) = &self.transport {
+            t.shutdown();
+        } else if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let shared = self.clone();
+            handle.spawn(async move {
+                let limit = shared.close_timeout;
+                let _ = tokio::time::timeout(limit, shared.write_obligation(None, true)).await;
+            });
+        }
+    }
+
+    /// Runs a write, unless or until the session is aborted: a peer that stopped reading must
+    /// not hold a writer (or the reader's pong) forever once the session has given up on it.
+    async fn unless_aborted(
+        &self,
+        write: impl Future<Output = Result<(), Error>>,
+    ) -> Result<(), Error> {
+        tokio::select! {
+            biased;
+            result = write => result,
+            () = self.aborted.cancelled() => {
+                Err(self.abort_error().unwrap_or(Error::AbnormalClosure))
+            }
+        }
+    }
+
+    pub(crate) fn shutdown(self: &Arc<Self>) {
+        self.abort(Abort::Shutdown);
+    }
+
+    fn mask(&self, msg: &mut Message) {
+        msg.mask = self.role == Role::Client;
+        msg.len = msg.payload.len();
+    }
+
+    /// Sends an application frame, after the state machine has agreed to it.
+    async fn send(&self, msg: Message) -> Result<(), Error> {
+        if let Some(e) = self.abort_error() {
+            return Err(e);
+        }
+        self.unless_aborted(self.send_now(msg)).await
+    }
+
+    async fn send_now(&self, mut msg: Message) -> Result<(), Error> {
+        let mut sink = self.sink.lock().await;
+        let sent = {
+            let mut conn = self.conn();
+            conn.send(&msg).map_err(|e| match e {
+                SendError::AlreadyClosed => Error::ConnectionClosed(Box::new(Closed {
+                    sent: conn.close_sent().cloned(),
+                    received: conn.close_received().cloned(),
+                })),
+                other => Error::Send(other),
+            })?
+        };
+        let is_close = msg.opcode == Opcode::Close;
+        self.compress(&mut msg);
+        self.mask(&mut msg);
+        let result = sink.feed(msg).await;
+        if is_close {
+            // The reader arms the close timeout on its next poll.
+            self.reader_waker.wake();
+        }
+        result?;
+        if sent.close_transport {
+            return sink.close().await;
+        }
+        // Cork: while the reader still has buffered input to hand out, leave this frame in the
+        // buffer; the reader flushes before it waits. Re-check after marking the buffer dirty, in
+        // case the reader ran dry in between (SeqCst orders the two flags).
+        if !is_close && self.reader_has_more.load(Ordering::SeqCst) {
+            self.dirty.store(true, Ordering::SeqCst);
+            if self.reader_has_more.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+        }
+        self.dirty.store(false, Ordering::SeqCst);
+        sink.flush().await
+    }
+
+    /// permessage-deflate: compresses a whole (single-frame) data message, under the sink lock so
+    /// that the compression context follows the order of the frames on the wire.
+    fn compress(&self, msg: &mut Message) {
+        if !msg.fin || !msg.compress || !matches!(msg.opcode, Opcode::Text | Opcode::Binary) {
+            return;
+        }
+        let Some(deflater) = &self.deflater else {
+            return;
+        };
+        let mut deflater = deflater.lock().unwrap_or_else(|p| p.into_inner());
+        if deflater.wants(msg.payload.len()) {
+            let d = &mut *deflater;
+            msg.payload = d.compress(&msg.payload);
+            msg.rsv1 = true;
+        }
+    }
+
+    /// Writes out whatever corked writes left in the sink's buffer.
+    async fn flush(&self) -> Result<(), Error> {
+        let mut sink = self.sink.lock().await;
+        self.dirty.store(false, Ordering::SeqCst);
+        sink.flush().await
+    }
+
+    /// Carries out a write obligation: a reply the state machine already accounted for, then
+    /// optionally closing the transport.
+    async fn fulfil(self: Arc<Self>, reply: Option<Message>, close: bool) -> Result<(), Error> {
+        self.unless_aborted(self.write_obligation(reply, close))
+            .await
+    }
+
+    async fn write_obligation(&self, reply: Option<Message>, close: bool) -> Result<(), Error> {
+        let mut sink = self.sink.lock().await;
+        if let Some(mut msg) = reply {
+            self.mask(&mut msg);
+            sink.send(msg).await?;
+        }
+        if close {
+            sink.close().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Wraps a frame stream and a frame sink into a WebSocket session: the seed's `wrapIo`.
+///
+/// `raw_read` and `raw_write` carry whole frames, typically the two halves of a
+/// `tokio_util::codec::Framed` over [`FrameCodec`](crate::FrameCodec). The returned pair behaves
+/// like the one [`connect`](crate::connect) returns (which is built on this function): pings are
+/// answered, closes echoed, the close handshake is bounded by `config.close_timeout`, and the
+/// heartbeat runs if asked for. `options.mask` selects the role: `true` for a client.
+///
+/// # Panics
+/// With a heartbeat, this must be called inside a tokio runtime (it spawns the heartbeat task).
+///
+/// ```
+/// use coro_websocket::{wrap_io, FrameCodec, Message, WrapOptions, proto::Role};
+/// use futures_util::StreamExt;
+/// use tokio_util::codec::Framed;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), coro_websocket::Error> {
+/// let (a, b) = tokio::io::duplex(4096);
+/// let (client_sink, client_stream) = Framed::new(a, FrameCodec::new(Role::Client, &Default::default())).split();
+/// let (server_sink, server_stream) = Framed::new(b, FrameCodec::new(Role::Server, &Default::default())).split();
+/// let (_cr, mut cw) = wrap_io(client_stream, client_sink, WrapOptions { mask: true, ..Default::default() });
+/// let (mut sr, _sw) = wrap_io(server_stream, server_sink, WrapOptions::default());
+/// cw.write(Message::text("over a pipe")).await?;
+/// let got = sr.read().await?.unwrap();
+/// assert_eq!(got.as_text(), Some("over a pipe"));
+/// assert!(got.mask);
+/// # Ok(()) }
+/// ```
+pub fn wrap_io<R, W>(raw_read: R, raw_write: W, options: WrapOptions) -> (Reader, Writer)
+where
+    R: Stream<Item = Result<Message, Error>> + Send + 'static,
+    W: Sink<Message, Error = Error> + Send + 'static,
+{
+    let role = if options.mask {
+        Role::Client
+    } else {
+        Role::Server
+    };
+    let (reader, writer, _) = open(
+        Box::pin(Foreign(Box::pin(raw_read))),
+        Box::pin(raw_write),
+        role,
+        &options.config,
+        options.heartbeat,
+        Under::default(),
+    );
+    (reader, writer)
+}
+
+/// What lies under a session besides its frame stream and sink.
+#[derive(Default)]
+pub(crate) struct Under {
+    /// The OS socket, to shut down on abort.
+    pub(crate) transport: Option<Transport>,
+    /// The stream comes from our own decoder (text already UTF-8-checked, sizes bounded).
+    pub(crate) validated: bool,
+    /// The negotiated permessage-deflate parameters, seen from this end.
+    pub(crate) deflate: Option<Deflate>,
+}
+
+/// Builds a session; `validated` says the stream comes from our own decoder (so text is already
+/// UTF-8-checked and sizes bounded).
+pub(crate) fn open(
+    stream: FrameStream,
+    sink: FrameSink,
+    role: Role,
+    config: &crate::Config,
+    heartbeat: Option<Heartbeat>,
+    under: Under,
+) -> (Reader, Writer, Weak<Shared>) {
+    let Under {
+        transport,
+        validated,
+        deflate,
+    } = under;
+    let shared = Arc::new(Shared {
+        role,
+        conn: Mutex::new(Connection::new(role)),
+        sink: futures_util::lock::Mutex::new(sink),
+        abort: Mutex::new(None),
+        aborted: CancellationToken::new(),
+        reader_waker: AtomicWaker::new(),
+        activity: AtomicU64::new(0),
+        reader_waiting: AtomicBool::new(false),
+        reader_has_more: AtomicBool::new(false),
+        deflater: deflate.map(|d| Mutex::new(d.deflater())),
+        dirty: AtomicBool::new(false),
+        transport,
+        close_timeout: config.close_timeout,
+        max_message_size: config.max_message_size,
+    });
+    if let Some(hb) = heartbeat {
+        heartbeat::spawn(Arc::downgrade(&shared), hb);
+    }
+    let weak = Arc::downgrade(&shared);
+    let inflater = deflate.map(|d| d.inflater(config.max_message_size));
+    let reader = Reader::new(stream, shared.clone(), validated, inflater);
+    let writer = Writer::new(shared);
+    (reader, writer, weak)
+}

@@ -1,0 +1,330 @@
+//! The reading half: turns the frame stream into handled frames and whole messages, carrying out
+//! the write obligations that reading produces (pongs, close echoes, flushing corked writes).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::BytesMut;
+use futures_core::Stream;
+
+use super::{Abort, FrameStream, SendFuture, Shared};
+use crate::error::{Closed, Error, TimeoutKind};
+use crate::proto::deflate::Inflater;
+use crate::proto::{CloseFrame, Message, Opcode, ProtocolError, Utf8Validator};
+
+/// The reading half of a connection: the seed's `read`.
+///
+/// [`Reader::read`] returns one frame at a time, after the session has handled it (a ping has
+/// been answered, a close echoed); [`Reader::read_message`] returns whole messages. It also
+/// implements `Stream<Item = Result<Message, Error>>`. After the close handshake, or after
+/// [`Socket::shutdown`](crate::Socket::shutdown), reads return `Ok(None)`.
+pub struct Reader {
+    stream: FrameStream,
+    shared: Arc<Shared>,
+    /// A write obligation being carried out; reading waits for it (ordering pong before data).
+    pending: Option<SendFuture>,
+    /// The frame to hand out once `pending` is done.
+    deliver: Option<Message>,
+    /// The error to return once `pending` (the close for a violation) is done.
+    failure: Option<Error>,
+    done: bool,
+    close_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    assembly: Option<(Opcode, BytesMut)>,
+    validated: bool,
+    /// permessage-deflate decompressor, when negotiated.
+    inflater: Option<Inflater>,
+    /// `Some(is_text)` while a compressed message is being inflated.
+    inflating: Option<bool>,
+    /// UTF-8 state of inflated text (the decoder cannot check compressed bytes).
+    inflated_utf8: Utf8Validator,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("role", &self.shared.role)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reader {
+    pub(super) fn new(
+        stream: FrameStream,
+        shared: Arc<Shared>,
+        validated: bool,
+        inflater: Option<Inflater>,
+    ) -> Reader {
+        Reader {
+            stream,
+            shared,
+            pending: None,
+            deliver: None,
+            failure: None,
+            done: false,
+            close_deadline: None,
+            assembly: None,
+            validated,
+            inflater,
+            inflating: None,
+            inflated_utf8: Utf8Validator::default(),
+        }
+    }
+
+    /// Reads the next frame: the seed's `read()`.
+    ///
+    /// Fragments come back one by one with their `fin`; control frames come back after they are
+    /// handled. With permessage-deflate, each frame's payload comes back inflated and `rsv1`
+    /// cleared. `Ok(None)` means the connection has ended cleanly.
+    ///
+    /// # Errors
+    /// A protocol violation by the peer (after the matching close was sent to it), an I/O error,
+    /// a dead peer detected by the heartbeat, [`Error::AbnormalClosure`] when the peer vanished
+    /// without a close frame, or a close-handshake timeout.
+    pub async fn read(&mut self) -> Result<Option<Message>, Error> {
+        std::future::poll_fn(|cx| self.poll_frame(cx))
+            .await
+            .transpose()
+    }
+
+    /// Reads the next whole data message: fragments reassembled, text checked as UTF-8.
+    ///
+    /// Pings, pongs and the close frame are handled and skipped; `Ok(None)` means the connection
+    /// has ended ([`Reader::close_frame`] tells how).
+    ///
+    /// # Errors
+    /// As [`Reader::read`].
+    pub async fn read_message(&mut self) -> Result<Option<Message>, Error> {
+        loop {
+            let Some(frame) = self.read().await? else {
+                return Ok(None);
+            };
+            let whole = match (frame.opcode, self.assembly.take()) {
+                (Opcode::Text | Opcode::Binary, None) if frame.fin => frame,
+                (Opcode::Text | Opcode::Binary, None) => {
+                    self.assembly = Some((frame.opcode, BytesMut::from(&frame.payload[..])));
+                    continue;
+                }
+                (Opcode::Continuation, Some((opcode, mut buf))) => {
+                    if !self.validated
+                        && (buf.len() + frame.payload.len()) as u64 > self.shared.max_message_size
+                    {
+                        return Err(self.fail_now(ProtocolError::MessageTooBig {
+                            len: (buf.len() + frame.payload.len()) as u64,
+                            max: self.shared.max_message_size,
+                        }));
+                    }
+                    buf.extend_from_slice(&frame.payload);
+                    if !frame.fin {
+                        self.assembly = Some((opcode, buf));
+                        continue;
+                    }
+                    Message::new(opcode, buf.freeze())
+                }
+                (Opcode::Ping | Opcode::Pong | Opcode::Close, partial) => {
+                    self.assembly = partial;
+                    continue;
+                }
+                // Only reachable with a raw stream that does not check fragmentation.
+                (_, _) => return Err(self.fail_now(ProtocolError::UnexpectedContinuation)),
+            };
+            if !self.validated
+                && whole.opcode == Opcode::Text
+                && simdutf8::basic::from_utf8(&whole.payload).is_err()
+            {
+                return Err(self.fail_now(ProtocolError::InvalidUtf8));
+            }
+            return Ok(Some(whole));
+        }
+    }
+
+    /// The peer's close frame, once received: `Some(None)` if it carried no status code.
+    pub fn close_frame(&self) -> Option<Option<CloseFrame>> {
+        self.shared.conn().close_received().cloned()
+    }
+
+    /// The close frames exchanged so far.
+    pub fn closed(&self) -> Closed {
+        self.shared.closed()
+    }
+
+    /// permessage-deflate: replaces a data frame's payload by its inflated bytes and checks
+    /// inflated text as UTF-8 (RFC 7692 §6.2).
+    fn inflate(&mut self, frame: &mut Message) -> Result<(), ProtocolError> {
+        if frame.rsv1 {
+            self.inflating = Some(frame.opcode == Opcode::Text);
+            self.inflated_utf8.reset();
+        }
+        let Some(is_text) = self.inflating else {
+            return Ok(());
+        };
+        let Some(inflater) = self.inflater.as_mut() else {
+            return Ok(());
+        };
+        frame.payload = inflater.inflate(&frame.payload, frame.fin)?;
+        frame.len = frame.payload.len();
+        frame.rsv1 = false;
+        if is_text {
+            self.inflated_utf8.feed(&frame.payload)?;
+            if frame.fin && !self.inflated_utf8.is_complete() {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+        }
+        if frame.fin {
+            self.inflating = None;
+        }
+        Ok(())
+    }
+
+    /// Fails the connection for a violation found above the decoder (raw `wrap_io` streams).
+    fn fail_now(&mut self, err: ProtocolError) -> Error {
+        let close = self.shared.conn().fail(&err);
+        self.done = true;
+        let shared = self.shared.clone();
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(shared.fulfil(close, true));
+        }
+        Error::Protocol(err)
+    }
+
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
+        loop {
+            if let Some(fut) = self.pending.as_mut() {
+                let result = ready!(fut.as_mut().poll(cx));
+                self.pending = None;
+                if let Some(err) = self.failure.take() {
+                    return Poll::Ready(Some(Err(err)));
+                }
+                match (self.deliver.take(), result) {
+                    (Some(frame), _) => return Poll::Ready(Some(Ok(frame))),
+                    (None, Err(e)) => {
+                        self.done = true;
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    (None, Ok(())) => continue,
+                }
+            }
+            if self.done {
+                return Poll::Ready(None);
+            }
+            self.shared.reader_waker.register(cx.waker());
+            if let Some(why) = self.shared.aborted() {
+                self.done = true;
+                return Poll::Ready(match why {
+                    Abort::Shutdown => None,
+                    Abort::PeerNotResponding(t) => Some(Err(Error::PeerNotResponding(t))),
+                });
+            }
+            let (closing, close_received) = {
+                let conn = self.shared.conn();
+                let received = conn.close_received().is_some();
+                (received || conn.close_sent().is_some(), received)
+            };
+            if closing {
+                // RFC 6455 §7.1.1: bound the wait for the peer's close, or (client) for the
+                // server to close TCP after the handshake.
+                let timeout = self.shared.close_timeout;
+                let deadline = self
+                    .close_deadline
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                if deadline.as_mut().poll(cx).is_ready() {
+                    self.done = true;
+                    self.shared.abort(Abort::Shutdown);
+                    return Poll::Ready(if close_received {
+                        None
+                    } else {
+                        Some(Err(Error::Timeout(TimeoutKind::Close, timeout)))
+                    });
+                }
+            }
+            let item = match self.stream.as_mut().poll_next(cx) {
+                Poll::Pending => {
+                    self.shared.reader_has_more.store(false, Ordering::SeqCst);
+                    if self.shared.dirty.swap(false, Ordering::SeqCst) {
+                        // Out of input: send what the corked writes left buffered.
+                        let shared = self.shared.clone();
+                        self.pending = Some(Box::pin(async move {
+                            shared.unless_aborted(shared.flush()).await
+                        }));
+                        continue;
+                    }
+                    self.shared.reader_waiting.store(true, Ordering::Release);
+                    return Poll::Pending;
+                }
+                Poll::Ready(item) => {
+                    self.shared.reader_waiting.store(false, Ordering::Release);
+                    let more = self.stream.has_buffered();
+                    self.shared.reader_has_more.store(more, Ordering::SeqCst);
+                    item
+                }
+            };
+            let item = match item {
+                Some(Ok(mut frame)) if self.inflater.is_some() && frame.opcode.is_data() => {
+                    match self.inflate(&mut frame) {
+                        Ok(()) => Some(Ok(frame)),
+                        Err(violation) => Some(Err(Error::Protocol(violation))),
+                    }
+                }
+                other => other,
+            };
+            match item {
+                None => {
+                    self.done = true;
+                    self.shared.conn().transport_closed();
+                    return Poll::Ready(if close_received {
+                        None
+                    } else {
+                        Some(Err(Error::AbnormalClosure))
+                    });
+                }
+                Some(Err(e)) => {
+                    if let Error::Protocol(violation) = &e {
+                        let close = self.shared.conn().fail(violation);
+                        self.failure = Some(e);
+                        self.done = true;
+                        self.pending = Some(Box::pin(self.shared.clone().fulfil(close, true)));
+                        continue;
+                    }
+                    self.done = true;
+                    self.shared.conn().transport_closed();
+                    if close_received {
+                        // The peer reset the connection after the close handshake: still clean.
+                        return Poll::Ready(None);
+                    }
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Some(Ok(frame)) => {
+                    self.shared.activity.fetch_add(1, Ordering::Release);
+                    if close_received {
+                        // RFC 6455 §5.5.1: nothing may follow a close; discard it.
+                        continue;
+                    }
+                    let received = self.shared.conn().receive(&frame);
+                    if received.reply.is_none() && !received.close_transport {
+                        return Poll::Ready(Some(Ok(frame)));
+                    }
+                    if received.close_transport {
+                        self.done = true;
+                    }
+                    self.deliver = Some(frame);
+                    self.pending = Some(Box::pin(
+                        self.shared
+                            .clone()
+                            .fulfil(received.reply, received.close_transport),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+impl Stream for Reader {
+    type Item = Result<Message, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.poll_frame(cx)
+    }
+}
