@@ -1,0 +1,172 @@
+//! `connect --proxy`, `--no-proxy` and `--reconnect` on the real binary, against servers and a
+//! CONNECT proxy run by the test on ephemeral ports.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_coro-websocket");
+
+/// Reads an HTTP head byte by byte.
+fn read_head(s: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut b = [0u8];
+    while !head.ends_with(b"\r\n\r\n") {
+        if s.read(&mut b).unwrap() == 0 {
+            break;
+        }
+        head.push(b[0]);
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// Answers the upgrade in `head` by hand.
+fn upgrade(s: &mut TcpStream, head: &str) {
+    let key = head
+        .lines()
+        .find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case("sec-websocket-key")
+                .then(|| v.trim())
+        })
+        .unwrap();
+    write!(
+        s,
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {}\r\n\r\n",
+        coro_websocket::handshake::accept_key(key)
+    )
+    .unwrap();
+}
+
+/// An unmasked server text frame.
+fn text(payload: &str) -> Vec<u8> {
+    let mut f = vec![0x81, payload.len() as u8];
+    f.extend_from_slice(payload.as_bytes());
+    f
+}
+
+/// A server whose connection `i` sends "hello i"; the first is then dropped without a close
+/// frame, the second is closed normally (1000) after the greeting.
+fn dropping_server() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for (i, tcp) in l.incoming().enumerate() {
+            let mut tcp = tcp.unwrap();
+            let head = read_head(&mut tcp);
+            upgrade(&mut tcp, &head);
+            tcp.write_all(&text(&format!("hello {i}"))).unwrap();
+            if i == 0 {
+                drop(tcp);
+                continue;
+            }
+            tcp.write_all(&[0x88, 2, 0x03, 0xe8]).unwrap();
+            // Wait for the client's close echo, then end.
+            let mut buf = [0u8; 64];
+            let _ = tcp.set_read_timeout(Some(Duration::from_secs(5)));
+            let _ = tcp.read(&mut buf);
+            break;
+        }
+    });
+    addr
+}
+
+fn connect(args: &[&str]) -> (i32, String, String) {
+    let mut child = Command::new(BIN)
+        .arg("connect")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // stdin stays open (EOF would close the session): the session ends from the server's side.
+    let stdin = child.stdin.take();
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn reconnect_keeps_the_session_alive_across_a_drop() {
+    let addr = dropping_server();
+    let url = format!("ws://{addr}/");
+    let (code, stdout, stderr) = connect(&[&url, "--reconnect", "--no-proxy"]);
+    assert_eq!(stdout, "hello 0\nhello 1\n", "{stderr}");
+    assert_eq!(code, 0, "{stderr}");
+    let reconnects = stderr.lines().filter(|l| l.contains("reconnect")).count();
+    assert!(reconnects >= 1, "{stderr}");
+}
+
+#[test]
+fn without_reconnect_a_drop_ends_the_session() {
+    let addr = dropping_server();
+    let (code, stdout, stderr) = connect(&[&format!("ws://{addr}/")]);
+    assert_eq!(stdout, "hello 0\n");
+    assert_eq!(code, 1);
+    assert!(!stderr.contains("reconnect"), "{stderr}");
+}
+
+/// A one-connection CONNECT proxy; returns its address and the CONNECT line it got.
+fn connect_proxy() -> (SocketAddr, std::sync::mpsc::Receiver<String>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut client, _) = l.accept().unwrap();
+        let head = read_head(&mut client);
+        let target = head.split(' ').nth(1).unwrap().to_owned();
+        tx.send(head.lines().next().unwrap().to_owned()).unwrap();
+        let upstream = TcpStream::connect(&target).unwrap();
+        client
+            .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            .unwrap();
+        let (mut c2, mut u2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut u2, &mut c2);
+            // The origin hung up: so does the proxy.
+            let _ = c2.shutdown(std::net::Shutdown::Both);
+        });
+        let (mut c, mut u) = (client, upstream);
+        let _ = std::io::copy(&mut c, &mut u);
+        let _ = u.shutdown(std::net::Shutdown::Both);
+    });
+    (addr, rx)
+}
+
+#[test]
+fn proxy_flag_tunnels_through_a_connect_proxy() {
+    let addr = dropping_server();
+    let (proxy, seen) = connect_proxy();
+    let (_, stdout, stderr) = connect(&[
+        &format!("ws://{addr}/"),
+        "--proxy",
+        &format!("http://{proxy}"),
+    ]);
+    assert!(stdout.starts_with("hello 0\n"), "{stderr}");
+    assert_eq!(
+        seen.recv_timeout(Duration::from_secs(5)).unwrap(),
+        format!("CONNECT {addr} HTTP/1.1")
+    );
+}
+
+#[test]
+fn an_unreachable_proxy_is_named_on_stderr() {
+    let dead = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let (code, _, stderr) = connect(&[
+        "ws://127.0.0.1:9/",
+        "--proxy",
+        &format!("http://127.0.0.1:{port}"),
+    ]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("proxy"), "{stderr}");
+    let _ = BufReader::new(stderr.as_bytes()).lines();
+}
