@@ -3,15 +3,16 @@
 //! Input layout (so seeds can be written by hand):
 //! - byte 0: `max_frame_size / 4` (255 means 128 KiB, so 64-bit lengths can pass the limit);
 //! - byte 1: `max_message_size / 8`;
-//! - byte 2: `n` (mod 16), then `n` bytes of chunk lengths (each byte + 1), used in a cycle to
-//!   split the wire bytes; `n == 0` feeds everything at once;
+//! - byte 2: bit 7 turns on permessage-deflate (`with_compression`: RSV1 allowed on the first frame
+//!   of a data message); bits 0-3 are `n`, then `n` bytes of chunk lengths (each byte + 1), used in
+//!   a cycle to split the wire bytes; `n == 0` feeds everything at once;
 //! - the rest: the wire bytes.
 //!
 //! Checks, for each role: no panic; feeding in chunks yields the same frames and the same error
 //! as feeding everything at once; every frame re-encodes (`encode_frame`, with its own mask key)
-//! to exactly the bytes it was decoded from (the decoder only accepts minimal length encodings and
-//! no RSV bits, so the wire form is unique), and a second decoder that sees the re-encoded stream
-//! yields the same frame.
+//! to exactly the bytes it was decoded from (the decoder accepts only minimal length encodings, and
+//! no RSV bits but RSV1 under compression, so the wire form is unique); a second decoder that sees
+//! the re-encoded stream yields the same frame.
 #![no_main]
 
 use bytes::BytesMut;
@@ -20,6 +21,7 @@ use coro_websocket::{Message, ProtocolError};
 use libfuzzer_sys::fuzz_target;
 
 struct Input<'a> {
+    compression: bool,
     max_frame: u64,
     max_message: u64,
     chunks: Vec<usize>,
@@ -28,12 +30,14 @@ struct Input<'a> {
 
 fn parse(data: &[u8]) -> Option<Input<'_>> {
     let (&[frame, message, n], rest) = data.split_first_chunk::<3>()?;
-    let n = usize::from(n % 16);
+    let compression = n & 0x80 != 0;
+    let n = usize::from(n & 0x0f);
     if rest.len() < n {
         return None;
     }
     let (chunks, wire) = rest.split_at(n);
     Some(Input {
+        compression,
         max_frame: if frame == 255 {
             128 << 10
         } else {
@@ -49,7 +53,8 @@ type Outcome = (Vec<Message>, Option<ProtocolError>);
 
 /// Feeds `input.wire` in chunks, checking every frame's round trip.
 fn decode_chunked(role: Role, input: &Input<'_>) -> Outcome {
-    let mut dec = FrameDecoder::new(role, input.max_frame, input.max_message);
+    let mut dec = FrameDecoder::new(role, input.max_frame, input.max_message)
+        .with_compression(input.compression);
     // Sees the re-encoded frames, in order, so it has the same fragmentation state as `dec`.
     let mut shadow = dec.clone();
     let mut buf = BytesMut::new();
@@ -102,7 +107,8 @@ fn round_trip(msg: &Message, original: &[u8], shadow: &mut FrameDecoder) {
 }
 
 fn decode_whole(role: Role, input: &Input<'_>) -> Outcome {
-    let mut dec = FrameDecoder::new(role, input.max_frame, input.max_message);
+    let mut dec = FrameDecoder::new(role, input.max_frame, input.max_message)
+        .with_compression(input.compression);
     let mut buf = BytesMut::from(input.wire);
     let mut frames = Vec::new();
     loop {
