@@ -115,8 +115,10 @@ impl FrameDecoder {
             self.processed = available;
         }
         if buf.len() < len {
-            // Ask the transport for the rest of this frame, but never more than a bounded step.
-            buf.reserve((len - buf.len()).min(1 << 16));
+            // Make room for the rest of this frame at once (bounded by max_frame_size, checked
+            // from the header), so a large frame is read without the buffer growing step by step
+            // and copying itself. The pages are only touched as bytes arrive.
+            buf.reserve(len - buf.len());
             return Ok(None);
         }
         self.header = None;
