@@ -283,6 +283,17 @@ impl FrameHeader {
         )))
     }
 
+    /// The header that frames `msg`'s payload, masked with `mask` if given.
+    pub fn of(msg: &Message, mask: Option<[u8; 4]>) -> FrameHeader {
+        FrameHeader {
+            fin: msg.fin,
+            rsv: (u8::from(msg.rsv1) << 2) | (u8::from(msg.rsv2) << 1) | u8::from(msg.rsv3),
+            opcode: msg.opcode as u8,
+            mask,
+            len: msg.payload.len() as u64,
+        }
+    }
+
     /// Appends this header's wire form to `dst`.
     pub fn encode(&self, dst: &mut BytesMut) {
         let b0 = (u8::from(self.fin) << 7) | ((self.rsv & 7) << 4) | (self.opcode & 0x0f);
@@ -320,14 +331,7 @@ impl FrameHeader {
 /// assert_eq!(&out[..], b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58");
 /// ```
 pub fn encode_frame(msg: &Message, mask: Option<[u8; 4]>, dst: &mut BytesMut) {
-    let header = FrameHeader {
-        fin: msg.fin,
-        rsv: (u8::from(msg.rsv1) << 2) | (u8::from(msg.rsv2) << 1) | u8::from(msg.rsv3),
-        opcode: msg.opcode as u8,
-        mask,
-        len: msg.payload.len() as u64,
-    };
-    header.encode(dst);
+    FrameHeader::of(msg, mask).encode(dst);
     let start = dst.len();
     dst.extend_from_slice(&msg.payload);
     if let Some(key) = mask {
