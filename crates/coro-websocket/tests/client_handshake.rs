@@ -20,13 +20,7 @@ async fn answering(
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         let (tcp, _) = l.accept().await.unwrap();
-        let mut peer = RawPeer {
-            tcp,
-            buf: Vec::new(),
-            client: false,
-        };
-        let head = peer.read_head().await;
-        let key = head_header(&head, "sec-websocket-key").unwrap().to_owned();
+        let (mut peer, head, key) = read_upgrade_request(tcp).await;
         peer.tcp.write_all(&answer(&key)).await.unwrap();
         let _ = tx.send(head);
         if close {

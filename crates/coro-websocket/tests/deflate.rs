@@ -127,13 +127,8 @@ async fn raw_server_answering(
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         let (tcp, _) = l.accept().await.unwrap();
-        let mut peer = RawPeer {
-            tcp,
-            buf: Vec::new(),
-            client: false,
-        };
-        let head = peer.read_head().await;
-        let key = head_header(&head, "sec-websocket-key").unwrap();
+        let (mut peer, head, key) = read_upgrade_request(tcp).await;
+        let key = key.as_str();
         let ext = answer(&head)
             .map(|a| format!("Sec-WebSocket-Extensions: {a}\r\n"))
             .unwrap_or_default();

@@ -149,13 +149,8 @@ async fn a_decompression_bomb_closes_with_1009_and_memory_stays_bounded() {
     let bomb_for_server = bomb.clone();
     let server = tokio::spawn(async move {
         let (tcp, _) = l.accept().await.unwrap();
-        let mut peer = RawPeer {
-            tcp,
-            buf: Vec::new(),
-            client: false,
-        };
-        let head = peer.read_head().await;
-        let key = head_header(&head, "sec-websocket-key").unwrap();
+        let (mut peer, head, key) = read_upgrade_request(tcp).await;
+        let key = key.as_str();
         let offer = head_header(&head, "sec-websocket-extensions").unwrap();
         let (_, answer) = negotiate_server([offer].into_iter(), &DeflateConfig::default()).unwrap();
         let response = format!(

@@ -456,13 +456,7 @@ where
     let (l, addr) = listener().await;
     tokio::spawn(async move {
         let (tcp, _) = l.accept().await.unwrap();
-        let mut peer = RawPeer {
-            tcp,
-            buf: Vec::new(),
-            client: false,
-        };
-        let head = peer.read_head().await;
-        let key = head_header(&head, "sec-websocket-key").unwrap().to_owned();
+        let (peer, _, key) = read_upgrade_request(tcp).await;
         act(peer, key).await;
     });
     addr

@@ -309,20 +309,29 @@ pub async fn raw_client(addr: SocketAddr) -> RawPeer {
     peer
 }
 
-/// Completes the server side of the upgrade by hand on an accepted TCP stream; returns the peer
-/// and the request head it read.
-pub async fn raw_server_handshake(tcp: TcpStream) -> (RawPeer, String) {
+/// Reads a client's upgrade request on an accepted TCP stream, answering nothing yet: returns the
+/// server-side raw peer, the request head and its `Sec-WebSocket-Key`.
+pub async fn read_upgrade_request(tcp: TcpStream) -> (RawPeer, String, String) {
     let mut peer = RawPeer {
         tcp,
         buf: Vec::new(),
         client: false,
     };
     let head = peer.read_head().await;
-    let key = head_header(&head, "sec-websocket-key").expect("request has a key");
+    let key = head_header(&head, "sec-websocket-key")
+        .expect("request has a key")
+        .to_owned();
+    (peer, head, key)
+}
+
+/// Completes the server side of the upgrade by hand on an accepted TCP stream; returns the peer
+/// and the request head it read.
+pub async fn raw_server_handshake(tcp: TcpStream) -> (RawPeer, String) {
+    let (mut peer, head, key) = read_upgrade_request(tcp).await;
     let response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Accept: {}\r\n\r\n",
-        accept_key(key)
+        accept_key(&key)
     );
     peer.send(response.as_bytes()).await;
     (peer, head)
