@@ -12,7 +12,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")"
 seconds="${FUZZ_SECONDS:-20}"
-targets=(frame_decoder handshake_request handshake_response connection utf8)
+targets=(frame_decoder handshake_request handshake_response connection utf8 deflate)
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "smoke.sh: installing cargo-fuzz" >&2
