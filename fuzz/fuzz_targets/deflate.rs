@@ -52,11 +52,18 @@ fuzz_target!(|data: &[u8]| {
     let cuts = body.len().min(3);
     let mut start = 0;
     for i in 0..=cuts {
-        let end = if i == cuts { body.len() } else { start + (body.len() - start) / 2 };
+        let end = if i == cuts {
+            body.len()
+        } else {
+            start + (body.len() - start) / 2
+        };
         match inflater.inflate(&body[start..end], i == cuts) {
             Ok(out) => {
                 produced += out.len() as u64;
-                assert!(produced <= limit, "inflated {produced} past the limit {limit}");
+                assert!(
+                    produced <= limit,
+                    "inflated {produced} past the limit {limit}"
+                );
             }
             Err(_) => return,
         }
@@ -68,7 +75,9 @@ fuzz_target!(|data: &[u8]| {
     let mut peer_inflater = server.inflater(u64::MAX >> 1);
     if deflater.wants(body.len()) {
         let wire = deflater.compress(body);
-        let back = peer_inflater.inflate(&wire, true).expect("our own output inflates");
+        let back = peer_inflater
+            .inflate(&wire, true)
+            .expect("our own output inflates");
         assert_eq!(&back[..], body);
     }
 });
