@@ -16,7 +16,7 @@ use std::time::Duration;
 use base64::Engine;
 use common::*;
 use coro_websocket::{
-    accept, connect, Error, Message, Options, Proxy, ProxyError, ServerOptions, Tls, TlsConfig,
+    connect, Error, Message, Options, Proxy, ProxyError, ServerOptions, Tls, TlsConfig,
 };
 use fast_socks5::server::Socks5ServerProtocol;
 use fast_socks5::util::target_addr::TargetAddr;
@@ -68,31 +68,6 @@ fn trusting(pki: &Pki) -> Tls {
             .add_root_pem(pki.ca_pem.as_bytes())
             .unwrap(),
     )
-}
-
-/// A wss echo server.
-async fn wss_echo_server(acceptor: TlsAcceptor) -> SocketAddr {
-    let (l, addr) = listener().await;
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = l.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let Ok((_, mut read, mut write)) = accept(tls, ServerOptions::default()).await
-                else {
-                    return;
-                };
-                while let Ok(Some(m)) = read.read_message().await {
-                    if write.write(m).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    addr
 }
 
 /// An HTTP CONNECT proxy for tests.

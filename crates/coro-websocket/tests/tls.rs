@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use common::*;
-use coro_websocket::{accept, connect, Error, Message, Options, ServerOptions, Tls, TlsConfig};
+use coro_websocket::{connect, Error, Message, Options, Tls, TlsConfig};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -59,29 +59,7 @@ async fn wss_echo_server(pki: &Pki) -> SocketAddr {
         .with_no_client_auth()
         .with_single_cert(pki.chain.clone(), pki.key.clone_key())
         .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let (l, addr) = listener().await;
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = l.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                // A client that refuses our certificate ends the TLS handshake here.
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let Ok((_req, mut read, mut write)) = accept(tls, ServerOptions::default()).await
-                else {
-                    return;
-                };
-                while let Ok(Some(m)) = read.read_message().await {
-                    if write.write(m).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    addr
+    common::wss_echo_server(tokio_rustls::TlsAcceptor::from(Arc::new(config))).await
 }
 
 fn wss(host: &str, addr: SocketAddr, tls: Tls) -> Options {

@@ -431,3 +431,30 @@ pub async fn ends_without_data(tcp: &mut TcpStream, limit: Duration) -> bool {
         Ok(Ok(0) | Err(_))
     )
 }
+
+/// A wss echo server: TLS by `acceptor` (tokio-rustls), then `accept()` and an echo loop, for
+/// every connection. A client that refuses the certificate ends its connection in the TLS
+/// handshake.
+pub async fn wss_echo_server(acceptor: tokio_rustls::TlsAcceptor) -> SocketAddr {
+    let (l, addr) = listener().await;
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = l.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok((_, mut read, mut write)) = accept(tls, ServerOptions::default()).await
+                else {
+                    return;
+                };
+                while let Ok(Some(m)) = read.read_message().await {
+                    if write.write(m).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
