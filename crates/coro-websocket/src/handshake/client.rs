@@ -1,8 +1,8 @@
 //! The client side of the opening handshake (RFC 6455 §4.1).
 
 use super::{
-    accept_key, check_partial, collect_headers, has_token, map_parse_error, HandshakeError,
-    HeadLimits, Headers, Refusal,
+    accept_key, check_partial, collect_headers, complete_head, has_token, map_parse_error,
+    HandshakeError, HeadLimits, Headers, Refusal,
 };
 
 /// Header names the library writes itself; a caller's copy would contradict them.
@@ -133,13 +133,7 @@ pub fn parse_response(
     let mut resp = httparse::Response::new(&mut raw);
     match resp.parse(buf) {
         Ok(httparse::Status::Complete(n)) => {
-            if n > limits.max_bytes {
-                return Err(HandshakeError::HeadTooLarge(limits.max_bytes));
-            }
-            let version = match resp.version {
-                Some(0) => http::Version::HTTP_10,
-                _ => http::Version::HTTP_11,
-            };
+            let version = complete_head(n, resp.version, limits)?;
             Ok(Some((
                 ResponseHead {
                     version,

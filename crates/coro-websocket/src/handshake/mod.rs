@@ -168,6 +168,22 @@ pub(crate) fn map_parse_error(e: httparse::Error, limits: HeadLimits) -> Handsha
     }
 }
 
+/// For a head httparse parsed completely in `len` bytes: checks it against the byte limit and
+/// maps httparse's minor version to an HTTP version.
+pub(crate) fn complete_head(
+    len: usize,
+    minor_version: Option<u8>,
+    limits: HeadLimits,
+) -> Result<http::Version, HandshakeError> {
+    if len > limits.max_bytes {
+        return Err(HandshakeError::HeadTooLarge(limits.max_bytes));
+    }
+    Ok(match minor_version {
+        Some(0) => http::Version::HTTP_10,
+        _ => http::Version::HTTP_11,
+    })
+}
+
 /// Checks the size of an incomplete head against the limit.
 pub(crate) fn check_partial(buf: &[u8], limits: HeadLimits) -> Result<(), HandshakeError> {
     if buf.len() > limits.max_bytes {

@@ -3,8 +3,8 @@
 use bytes::Bytes;
 
 use super::{
-    accept_key, check_partial, collect_headers, has_token, map_parse_error, HandshakeError,
-    HeadLimits, Headers,
+    accept_key, check_partial, collect_headers, complete_head, has_token, map_parse_error,
+    HandshakeError, HeadLimits, Headers,
 };
 
 /// A client's upgrade request, as the server received it.
@@ -107,13 +107,7 @@ pub fn parse_request(
     let mut req = httparse::Request::new(&mut raw);
     match req.parse(buf) {
         Ok(httparse::Status::Complete(n)) => {
-            if n > limits.max_bytes {
-                return Err(HandshakeError::HeadTooLarge(limits.max_bytes));
-            }
-            let version = match req.version {
-                Some(0) => http::Version::HTTP_10,
-                _ => http::Version::HTTP_11,
-            };
+            let version = complete_head(n, req.version, limits)?;
             Ok(Some((
                 Request {
                     method: req.method.unwrap_or("").to_owned(),
