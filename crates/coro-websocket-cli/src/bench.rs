@@ -2,17 +2,19 @@
 //!
 //! It owns the measuring side of the performance work (issue 4): it must cost the server's CPU
 //! nothing it would not cost a real client, and cost its own CPU less than any server it measures.
-//! So it works on raw `TcpStream`s, not on this library's `Reader`/`Writer`: the upgrade is done
-//! by hand with the Sans-I/O handshake functions, frames are encoded and masked once, and echoes
-//! are counted from their headers (see `bench/conn.rs`). `--hold-pid` measures a server's memory
+//! So it works on raw streams (`TcpStream`, or tokio-rustls over one for wss://: see
+//! `bench/stream.rs`), not on this library's `Reader`/`Writer`: the upgrade is done by hand with
+//! the Sans-I/O handshake functions, frames are encoded and masked once, and echoes are counted
+//! from their headers (see `bench/conn.rs`). `--hold-pid` measures a server's memory
 //! per connection instead (see `bench/memory.rs`).
 
 mod conn;
 mod histogram;
 mod memory;
+mod stream;
 
 use std::io::Write;
-use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -25,13 +27,20 @@ use futures_util::future::try_join_all;
 
 use conn::{ConnStats, Counters, Load, Opened};
 use histogram::Histogram;
+use stream::Transport;
 
 /// Flags of `bench`.
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// The echo server's URL (ws:// only).
+    /// The echo server's URL, ws:// or wss://.
     #[arg(long)]
     url: String,
+    /// Trust this PEM CA certificate (wss://; default: the Mozilla roots).
+    #[arg(long, value_name = "CERT.pem")]
+    ca: Option<PathBuf>,
+    /// Accept any server certificate (wss://). Insecure: for testing only.
+    #[arg(long, conflicts_with = "ca")]
+    insecure: bool,
     /// Connections to open.
     #[arg(long, default_value_t = 1)]
     conns: usize,
@@ -81,19 +90,17 @@ async fn bench(args: BenchArgs) -> Result<ExitCode> {
         bail!("--conns, --inflight and --duration must be positive");
     }
     let url = parse_url(&args.url).with_context(|| format!("invalid URL {}", args.url))?;
-    if url.tls {
-        bail!("bench supports ws:// only");
-    }
     let addr = tokio::net::lookup_host((url.host.as_str(), url.port))
         .await?
         .next()
         .with_context(|| format!("cannot resolve {}", url.host))?;
+    let transport = Transport::new(&url, addr, args.ca.as_deref(), args.insecure)?;
     if let Some(pid) = args.hold_pid {
-        let m = memory::measure(&url, addr, pid, args.conns, args.size, args.binary).await?;
+        let m = memory::measure(&url, &transport, pid, args.conns, args.size, args.binary).await?;
         print_memory(&args, &m)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let opened = open_all(&url, addr, args.conns).await?;
+    let opened = open_all(&url, &transport, args.conns).await?;
     let report = load(&args, opened).await?;
     print_report(&args, &report)?;
     Ok(if report.errors.is_empty() {
@@ -103,12 +110,12 @@ async fn bench(args: BenchArgs) -> Result<ExitCode> {
     })
 }
 
-async fn open_all(url: &WsUrl, addr: SocketAddr, conns: usize) -> Result<Vec<Opened>> {
+async fn open_all(url: &WsUrl, transport: &Transport, conns: usize) -> Result<Vec<Opened>> {
     let mut all = Vec::with_capacity(conns);
     while all.len() < conns {
         let base = all.len() as u64;
         let n = OPEN_CHUNK.min(conns - all.len()) as u64;
-        all.extend(try_join_all((base..base + n).map(|i| conn::open(url, addr, i))).await?);
+        all.extend(try_join_all((base..base + n).map(|i| conn::open(url, transport, i))).await?);
     }
     Ok(all)
 }

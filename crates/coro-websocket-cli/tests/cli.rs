@@ -214,50 +214,143 @@ fn demo_runs_the_seed_example() {
     );
 }
 
+/// A CA, and a certificate it signed for `localhost` and `127.0.0.1`, written as PEM files into a
+/// fresh directory (removed on drop).
+struct TlsFiles {
+    dir: std::path::PathBuf,
+    ca: String,
+    cert: String,
+    key: String,
+}
+
+impl TlsFiles {
+    fn new(tag: &str) -> TlsFiles {
+        let dir = std::env::temp_dir().join(format!("coro-ws-cli-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca = rcgen::CertifiedIssuer::self_signed(
+            {
+                let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+                p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+                p
+            },
+            rcgen::KeyPair::generate().unwrap(),
+        )
+        .unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+        let write = |name: &str, pem: String| {
+            let path = dir.join(name);
+            std::fs::write(&path, pem).unwrap();
+            path.to_str().unwrap().to_owned()
+        };
+        TlsFiles {
+            ca: write("ca.pem", ca.pem()),
+            cert: write("cert.pem", cert.pem()),
+            key: write("key.pem", key.serialize_pem()),
+            dir,
+        }
+    }
+
+    fn serve(&self) -> Server {
+        Server::start(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            &self.cert,
+            "--tls-key",
+            &self.key,
+        ])
+    }
+}
+
+impl Drop for TlsFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 #[test]
 fn wss_serve_with_ca_and_insecure() {
-    let dir = std::env::temp_dir().join(format!("coro-ws-cli-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ca = rcgen::CertifiedIssuer::self_signed(
-        {
-            let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-            p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-            p
-        },
-        rcgen::KeyPair::generate().unwrap(),
-    )
-    .unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
-        .unwrap()
-        .signed_by(&key, &ca)
-        .unwrap();
-    let (ca_path, cert_path, key_path) = (
-        dir.join("ca.pem"),
-        dir.join("cert.pem"),
-        dir.join("key.pem"),
-    );
-    std::fs::write(&ca_path, ca.pem()).unwrap();
-    std::fs::write(&cert_path, cert.pem()).unwrap();
-    std::fs::write(&key_path, key.serialize_pem()).unwrap();
-    let server = Server::start(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--tls-cert",
-        cert_path.to_str().unwrap(),
-        "--tls-key",
-        key_path.to_str().unwrap(),
-    ]);
+    let files = TlsFiles::new("tls");
+    let server = files.serve();
     assert!(server.url.starts_with("wss://"), "{}", server.url);
-    let (code, out, err) = run_connect(
-        &["--ca", ca_path.to_str().unwrap(), &server.url],
-        "secure\n",
-    );
+    let (code, out, err) = run_connect(&["--ca", &files.ca, &server.url], "secure\n");
     assert_eq!((code, out.as_str()), (0, "secure\n"), "stderr: {err}");
     let (code, out, _) = run_connect(&["--insecure", &server.url], "anyway\n");
     assert_eq!((code, out.as_str()), (0, "anyway\n"));
     let (code, _, err) = run_connect(&[&server.url], "untrusted\n");
     assert_eq!(code, 1);
     assert!(err.to_lowercase().contains("certificate"), "stderr: {err}");
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs `bench` with `args` plus a short duration; returns (exit code, stdout, stderr).
+fn run_bench(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .arg("bench")
+        .args(["--duration", "0.3"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("spawn bench");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The number after `"key":` in bench's one-line JSON.
+fn json_number(json: &str, key: &str) -> f64 {
+    let at = json
+        .find(&format!("\"{key}\":"))
+        .unwrap_or_else(|| panic!("no {key} in {json}"))
+        + key.len()
+        + 3;
+    let rest = &json[at..];
+    let end = rest.find([',', '}']).unwrap();
+    rest[..end].trim().parse().unwrap()
+}
+
+#[test]
+fn bench_counts_echoes_over_ws() {
+    let server = Server::start(&["--listen", "127.0.0.1:0"]);
+    let (code, out, err) = run_bench(&["--url", &server.url, "--conns", "2", "--json"]);
+    assert_eq!(code, 0, "stderr: {err}");
+    assert!(json_number(&out, "messages") > 0.0, "{out}");
+    assert_eq!(json_number(&out, "errors"), 0.0, "{out}");
+}
+
+#[test]
+fn bench_counts_echoes_over_wss() {
+    let files = TlsFiles::new("bench-tls");
+    let server = files.serve();
+    let trusts: [(&[&str], &str); 2] = [(&["--ca", &files.ca], "16"), (&["--insecure"], "70000")];
+    for (trust, size) in trusts {
+        let mut args = vec!["--url", &server.url, "--json", "--conns", "2"];
+        args.extend(["--inflight", "4", "--size", size]);
+        args.extend_from_slice(trust);
+        let (code, out, err) = run_bench(&args);
+        assert_eq!(code, 0, "{trust:?}: stderr: {err}");
+        assert!(json_number(&out, "messages") > 0.0, "{out}");
+        assert_eq!(json_number(&out, "errors"), 0.0, "{out}");
+    }
+}
+
+#[test]
+fn bench_over_wss_refuses_an_untrusted_certificate() {
+    let files = TlsFiles::new("bench-untrusted");
+    let server = files.serve();
+    let (code, out, err) = run_bench(&["--url", &server.url]);
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert!(err.to_lowercase().contains("certificate"), "stderr: {err}");
+}
+
+#[test]
+fn bench_refuses_tls_flags_on_ws() {
+    let (code, _, err) = run_bench(&["--url", "ws://127.0.0.1:9/", "--insecure"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("wss://"), "stderr: {err}");
 }

@@ -1,27 +1,29 @@
-//! One load-generating connection on a raw `TcpStream`: the upgrade done by hand, then a loop that
-//! keeps K pre-masked frames in flight and counts echoes from frame headers alone.
+//! One load-generating connection on a raw stream (TCP, or TLS over it: see `stream.rs`): the
+//! upgrade done by hand, then a loop that keeps K pre-masked frames in flight and counts echoes
+//! from frame headers alone.
 //!
 //! It must stay cheaper than any server it measures: no library `Reader`/`Writer`, no per-message
 //! allocation, payload bytes skipped without copying, one timestamp per read rather than per
-//! message, and every frame owed to the server written in one `write` call.
+//! message, and every frame owed to the server handed to the stream in one `write` call.
 
 use std::collections::VecDeque;
-use std::io;
-use std::net::SocketAddr;
+use std::future::poll_fn;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use bytes::BytesMut;
 use coro_websocket::handshake::{
     encode_request, key_from_bytes, parse_response, validate_response, HeadLimits,
 };
 use coro_websocket::proto::{encode_frame, FrameHeader};
 use coro_websocket::{Headers, Message, WsUrl};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::histogram::Histogram;
+use super::stream::{BenchStream, Transport};
 
 /// Size of each connection's read buffer. Payload is skipped, so this only sets bytes per read.
 const READ_BUFFER: usize = 128 * 1024;
@@ -46,8 +48,8 @@ pub struct ConnStats {
 
 /// An open WebSocket connection after the upgrade, with any bytes that arrived after the head.
 pub struct Opened {
-    /// The socket.
-    pub stream: TcpStream,
+    /// The socket, or TLS over it.
+    pub stream: BenchStream,
     /// Frame bytes that came in the same read as the response head.
     pub leftover: Vec<u8>,
 }
@@ -68,11 +70,8 @@ fn key_bytes(seed: u64) -> [u8; 16] {
 }
 
 /// Connects and performs the opening handshake by hand (RFC 6455 §4.1).
-pub async fn open(url: &WsUrl, addr: SocketAddr, seed: u64) -> Result<Opened> {
-    let mut stream = TcpStream::connect(addr)
-        .await
-        .with_context(|| format!("cannot connect to {addr}"))?;
-    stream.set_nodelay(true)?;
+pub async fn open(url: &WsUrl, transport: &Transport, seed: u64) -> Result<Opened> {
+    let mut stream = transport.connect().await?;
     let key = key_from_bytes(key_bytes(seed));
     let mut request = Vec::with_capacity(256);
     encode_request(
@@ -85,6 +84,7 @@ pub async fn open(url: &WsUrl, addr: SocketAddr, seed: u64) -> Result<Opened> {
         &mut request,
     )?;
     stream.write_all(&request).await?;
+    stream.flush().await?;
     let limits = HeadLimits {
         max_bytes: 16 * 1024,
         max_headers: 64,
@@ -185,17 +185,25 @@ pub struct Load<'a> {
 
 /// Keeps the load's frames in flight until cancelled (or the connection fails), recording into
 /// `stats`. Run it under a timeout: cancellation is the normal end.
+///
+/// One poll loop drives both directions: write what is owed until the stream would block, read
+/// until it would block, and sleep on whichever of the two was pending (both wakers are set).
 pub async fn drive(
     opened: Opened,
     load: Load<'_>,
     counters: &Counters,
     stats: &mut ConnStats,
 ) -> Result<()> {
-    let Opened { stream, leftover } = opened;
+    let Opened {
+        mut stream,
+        leftover,
+    } = opened;
     let frame_len = load.frame_len;
     let inflight = load.batch.len() / frame_len;
     // Bytes owed to the server: always whole frames, less what a short write took.
     let mut owed = load.batch.len();
+    // Whether bytes were written since the last flush (TLS may hold records back; TCP never does).
+    let mut unflushed = false;
     // When each message in flight was queued, oldest first (the server echoes in order).
     let mut queued: VecDeque<Instant> = VecDeque::with_capacity(inflight);
     let start = Instant::now();
@@ -205,34 +213,43 @@ pub async fn drive(
     rbuf[..leftover.len()].copy_from_slice(&leftover);
     let mut filled = leftover.len();
     let mut fresh = filled > 0;
-    loop {
+    poll_fn(|cx| loop {
         while owed > 0 {
             // Frames are identical, so the unsent tail of the stream is a slice of the batch.
             let from = (frame_len - owed % frame_len) % frame_len;
-            match stream.try_write(&load.batch[from..from + owed]) {
-                Ok(n) => owed -= n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => return Err(e.into()),
+            match Pin::new(&mut stream).poll_write(cx, &load.batch[from..from + owed]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(anyhow!("the connection is closed"))),
+                Poll::Ready(Ok(n)) => {
+                    owed -= n;
+                    unflushed = true;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
+                Poll::Pending => break,
+            }
+        }
+        if owed == 0 && unflushed {
+            match Pin::new(&mut stream).poll_flush(cx) {
+                Poll::Ready(Ok(())) => unflushed = false,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
+                Poll::Pending => {}
             }
         }
         if !fresh {
-            match stream.try_read(&mut rbuf[filled..]) {
-                Ok(0) => bail!("the server closed the connection"),
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let interest = if owed > 0 {
-                        Interest::READABLE | Interest::WRITABLE
-                    } else {
-                        Interest::READABLE
-                    };
-                    stream.ready(interest).await?;
-                    continue;
+            let mut buf = ReadBuf::new(&mut rbuf[filled..]);
+            match Pin::new(&mut stream).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => {
+                    return Poll::Ready(Err(anyhow!("the server closed the connection")));
                 }
-                Err(e) => return Err(e.into()),
+                Poll::Ready(Ok(())) => filled += buf.filled().len(),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
+                Poll::Pending => return Poll::Pending,
             }
         }
         fresh = false;
-        let (done, used) = parser.feed(&rbuf[..filled])?;
+        let (done, used) = match parser.feed(&rbuf[..filled]) {
+            Ok(fed) => fed,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
         rbuf.copy_within(used..filled, 0);
         filled -= used;
         if done > 0 {
@@ -250,7 +267,8 @@ pub async fn drive(
                 .bytes
                 .fetch_add(done * load.size, Ordering::Relaxed);
         }
-    }
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -2,7 +2,6 @@
 //! has each exchange one message, reading the server's resident set size (`VmRSS` in
 //! `/proc/PID/status`) before, while idle, and after the exchange.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -11,6 +10,7 @@ use futures_util::future::try_join_all;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::conn::{frames, open, EchoParser, Opened};
+use super::stream::Transport;
 
 /// Connections opened at once: stays under the server's accept backlog.
 const CHUNK: usize = 200;
@@ -55,6 +55,7 @@ impl Memory {
 /// Sends one message and waits for its echo.
 async fn exchange(opened: &mut Opened, frame: &[u8]) -> Result<()> {
     opened.stream.write_all(frame).await?;
+    opened.stream.flush().await?;
     let mut parser = EchoParser::default();
     let mut buf = std::mem::take(&mut opened.leftover);
     let mut chunk = [0u8; 4096];
@@ -72,10 +73,10 @@ async fn exchange(opened: &mut Opened, frame: &[u8]) -> Result<()> {
     }
 }
 
-/// Holds `conns` connections to the server at `addr` and measures process `pid`.
+/// Holds `conns` connections to the server through `transport` and measures process `pid`.
 pub async fn measure(
     url: &WsUrl,
-    addr: SocketAddr,
+    transport: &Transport,
     pid: u32,
     conns: usize,
     size: usize,
@@ -87,7 +88,7 @@ pub async fn measure(
     while held.len() < conns {
         let n = CHUNK.min(conns - held.len());
         let base = held.len() as u64;
-        let batch = try_join_all((0..n as u64).map(|i| open(url, addr, base + i))).await?;
+        let batch = try_join_all((0..n as u64).map(|i| open(url, transport, base + i))).await?;
         held.extend(batch);
     }
     tokio::time::sleep(settle).await;

@@ -1,0 +1,122 @@
+//! The generator's transport: a plain `TcpStream` for ws://, or tokio-rustls over one for wss://,
+//! behind one enum so the load loop in `conn.rs` is written once over `AsyncRead`/`AsyncWrite`.
+//!
+//! It owns connecting and the TLS handshake; it must not add buffering of its own: every byte the
+//! load loop writes or reads goes straight to the socket or to rustls.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use anyhow::{bail, Context, Result};
+use coro_websocket::WsUrl;
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+/// One connection's byte stream.
+pub enum BenchStream {
+    /// ws://
+    Plain(TcpStream),
+    /// wss://
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for BenchStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            BenchStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            BenchStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for BenchStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            BenchStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            BenchStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            BenchStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            BenchStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            BenchStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            BenchStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// How to reach the server: its address, and for wss:// the TLS connector and server name.
+pub struct Transport {
+    addr: SocketAddr,
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+}
+
+impl Transport {
+    /// The transport for `url` at `addr`. `ca` (a PEM file) and `insecure` apply to wss:// only.
+    ///
+    /// # Errors
+    /// `--ca` or `--insecure` with a ws:// URL, an unreadable CA file, or a host that is not a
+    /// valid TLS server name.
+    pub fn new(url: &WsUrl, addr: SocketAddr, ca: Option<&Path>, insecure: bool) -> Result<Self> {
+        if !url.tls {
+            if ca.is_some() || insecure {
+                bail!("--ca and --insecure need a wss:// URL");
+            }
+            return Ok(Transport { addr, tls: None });
+        }
+        let pem = match ca {
+            Some(path) => Some(
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
+            ),
+            None => None,
+        };
+        let config = crate::tls::client_config(pem.as_deref(), insecure)?;
+        let name = crate::tls::server_name(&url.host)?;
+        Ok(Transport {
+            addr,
+            tls: Some((TlsConnector::from(config), name)),
+        })
+    }
+
+    /// Opens a TCP connection (no Nagle) and, for wss://, completes the TLS handshake on it.
+    ///
+    /// # Errors
+    /// The connection is refused, or the TLS handshake fails (e.g. an untrusted certificate).
+    pub async fn connect(&self) -> Result<BenchStream> {
+        let tcp = TcpStream::connect(self.addr)
+            .await
+            .with_context(|| format!("cannot connect to {}", self.addr))?;
+        tcp.set_nodelay(true)?;
+        Ok(match &self.tls {
+            None => BenchStream::Plain(tcp),
+            Some((connector, name)) => {
+                let tls = connector
+                    .connect(name.clone(), tcp)
+                    .await
+                    .context("TLS handshake failed")?;
+                BenchStream::Tls(Box::new(tls))
+            }
+        })
+    }
+}
