@@ -1,10 +1,15 @@
 //! A fastwebsockets echo server for the comparison bench, written as fastwebsockets' own
 //! `echo_server` example is: hyper's HTTP/1 upgrade, a `FragmentCollector` (auto close and auto
 //! pong on by default), one `write_frame` per message. Single-threaded runtime, like
-//! `coro-websocket serve`.
+//! `coro-websocket serve`. With `--tls-cert`/`--tls-key` it serves wss:// through tokio-rustls.
 //!
-//! `cargo run --release -p coro-websocket-cli --example fastws_echo -- 127.0.0.1:0`
+//! `cargo run --release -p coro-websocket-cli --example fastws_echo -- 127.0.0.1:0
+//! [--tls-cert CERT.pem --tls-key KEY.pem]`
 
+#[path = "support/echo_args.rs"]
+mod echo_args;
+
+use std::error::Error;
 use std::io::Write;
 
 use fastwebsockets::{upgrade, FragmentCollector, OpCode, WebSocketError};
@@ -13,7 +18,9 @@ use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 
 async fn echo(upgraded: upgrade::UpgradeFut) -> Result<(), WebSocketError> {
     let mut ws = FragmentCollector::new(upgraded.await?);
@@ -36,29 +43,56 @@ async fn upgrade(mut req: Request<Incoming>) -> Result<Response<Empty<Bytes>>, W
     Ok(response)
 }
 
-fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9003".into());
+/// Serves HTTP/1 with upgrades on one connection, as fastwebsockets' example does.
+async fn http<S>(io: S)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let io = hyper_util::rt::TokioIo::new(io);
+    let _ = http1::Builder::new()
+        .serve_connection(io, service_fn(upgrade))
+        .with_upgrades()
+        .await;
+}
+
+async fn serve(stream: TcpStream, tls: Option<TlsAcceptor>) {
+    let _ = stream.set_nodelay(true);
+    match tls {
+        None => http(stream).await,
+        Some(acceptor) => {
+            if let Ok(stream) = acceptor.accept(stream).await {
+                http(stream).await;
+            }
+        }
+    }
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Box<dyn Error>> {
+    let args = echo_args::parse("127.0.0.1:9003")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let listener = TcpListener::bind(&addr).await?;
+        let listener = TcpListener::bind(&args.addr).await?;
         let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on ws://{}", listener.local_addr()?)?;
+        writeln!(
+            out,
+            "listening on {}://{}",
+            args.scheme(),
+            listener.local_addr()?
+        )?;
         out.flush()?;
         drop(out);
         loop {
             let (stream, _) = listener.accept().await?;
-            let _ = stream.set_nodelay(true);
-            tokio::spawn(async move {
-                let io = hyper_util::rt::TokioIo::new(stream);
-                let _ = http1::Builder::new()
-                    .serve_connection(io, service_fn(upgrade))
-                    .with_upgrades()
-                    .await;
-            });
+            tokio::spawn(serve(stream, args.tls.clone()));
         }
     })
 }
