@@ -12,6 +12,7 @@
 //! target/release/examples/compare [--quick] [--reps 3] [--duration 2] [--binary]
 //!                                 [--no-tls | --tls-only] [--uws PATH]
 //!                                 [--memory [--memory-conns 10000]] [--generator-check]
+//!                                 [--no-grid]
 //! ```
 //!
 //! Markdown goes to stdout, progress to stderr. Needs `taskset` and `prlimit` (util-linux).
@@ -45,6 +46,8 @@ struct Options {
     plain: bool,
     tls: bool,
     uws: Option<PathBuf>,
+    /// Skip the throughput grid (to run only --memory or --generator-check).
+    no_grid: bool,
 }
 
 fn parse_options() -> Result<Options> {
@@ -59,6 +62,7 @@ fn parse_options() -> Result<Options> {
         plain: true,
         tls: true,
         uws: None,
+        no_grid: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -74,6 +78,7 @@ fn parse_options() -> Result<Options> {
             "--no-tls" => o.tls = false,
             "--tls-only" => o.plain = false,
             "--uws" => o.uws = Some(value()?.into()),
+            "--no-grid" => o.no_grid = true,
             _ => return Err(format!("unknown option {a}").into()),
         }
     }
@@ -459,7 +464,9 @@ fn main() -> Result<()> {
         });
     }
     let started = Instant::now();
-    grid(&bench, &peers, &o)?;
+    if !o.no_grid {
+        grid(&bench, &peers, &o)?;
+    }
     if o.generator_check {
         checks::generator_check(&bench, &peers[0], &o)?;
     }
