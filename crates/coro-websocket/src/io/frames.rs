@@ -26,6 +26,46 @@ use crate::proto::{encode_frame, FrameDecoder, FrameHeader, Message};
 /// Bytes asked of the socket per read while a frame is incomplete.
 const READ_CHUNK: usize = 16 << 10;
 
+/// Empty buffers kept per thread for the next connection that needs one.
+const POOL_MAX: usize = 16;
+
+thread_local! {
+    /// Released read and write buffers, reused by whichever connection on this thread next has
+    /// bytes to read or write. An idle connection holds no buffer; a busy one does not pay an
+    /// allocation (and a shared-buffer header, once a payload is split off) per message.
+    static POOL: std::cell::RefCell<Vec<BytesMut>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An empty buffer with room for at least `min` bytes: a pooled one when one is free again.
+fn take_buf(min: usize) -> BytesMut {
+    let reused = POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        while let Some(mut buf) = pool.pop() {
+            // Succeeds only when no payload split off the buffer is still alive.
+            if buf.try_reclaim(min) {
+                return Some(buf);
+            }
+        }
+        None
+    });
+    reused.unwrap_or_else(|| BytesMut::with_capacity(min.max(READ_CHUNK)))
+}
+
+/// Hands an empty buffer back to the pool, or frees it (large ones always: memory is bounded
+/// by `POOL_MAX` × 64 KiB per thread).
+fn give_buf(buf: BytesMut) {
+    debug_assert!(buf.is_empty());
+    if buf.capacity() == 0 || buf.capacity() > 64 << 10 {
+        return;
+    }
+    POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        if pool.len() < POOL_MAX {
+            pool.push(buf);
+        }
+    });
+}
+
 /// Reads frames from a byte stream.
 pub(crate) struct FrameReader<R> {
     io: R,
@@ -68,7 +108,9 @@ impl<R: AsyncRead + Unpin> Stream for FrameReader<R> {
                     Some(Err(Error::AbnormalClosure))
                 });
             }
-            if this.buf.capacity() - this.buf.len() < READ_CHUNK / 4 {
+            if this.buf.capacity() == 0 {
+                this.buf = take_buf(READ_CHUNK);
+            } else if this.buf.capacity() - this.buf.len() < READ_CHUNK / 4 {
                 this.buf.reserve(READ_CHUNK);
             }
             match tokio_util::io::poll_read_buf(Pin::new(&mut this.io), cx, &mut this.buf) {
@@ -78,7 +120,7 @@ impl<R: AsyncRead + Unpin> Stream for FrameReader<R> {
                 Poll::Pending => {
                     if this.buf.is_empty() {
                         // Idle: hold no buffer while waiting.
-                        this.buf = BytesMut::new();
+                        give_buf(std::mem::take(&mut this.buf));
                     }
                     return Poll::Pending;
                 }
@@ -169,7 +211,7 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
             self.buf.advance(n);
         }
         // Everything is out: release the buffer rather than keep it for an idle connection.
-        self.buf = BytesMut::new();
+        give_buf(std::mem::take(&mut self.buf));
         Poll::Ready(Ok(()))
     }
 }
@@ -193,6 +235,9 @@ impl<W: AsyncWrite + Unpin> Sink<Message> for FrameWriter<W> {
             this.queue.push_back(head);
             this.queue.push_back(msg.payload);
             return Ok(());
+        }
+        if self.buf.capacity() == 0 {
+            self.buf = take_buf(msg.payload.len() + 14);
         }
         let mask = msg.mask.then(self.mask_source);
         encode_frame(&msg, mask, &mut self.buf);

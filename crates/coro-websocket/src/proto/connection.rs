@@ -258,6 +258,37 @@ mod tests {
         assert_eq!(c.receive(&Message::pong("ab")), Received::default());
     }
 
+    // The session skips `receive` (and its lock) for data frames: that is only sound while a
+    // data frame owes nothing and changes no state, in any state, for either role.
+    #[test]
+    fn data_frames_owe_nothing_and_change_nothing() {
+        let data = [
+            Message::text("t"),
+            Message::binary(vec![1]),
+            Message {
+                fin: false,
+                ..Message::text("part")
+            },
+            Message::new(Opcode::Continuation, "rest"),
+        ];
+        for role in [Role::Client, Role::Server] {
+            let open = Connection::new(role);
+            let mut closing = Connection::new(role);
+            closing
+                .send(&Message::close(CloseCode::NORMAL, ""))
+                .unwrap();
+            let mut closed = closing.clone();
+            closed.receive(&Message::close(CloseCode::NORMAL, ""));
+            for before in [open, closing, closed] {
+                for frame in &data {
+                    let mut after = before.clone();
+                    assert_eq!(after.receive(frame), Received::default());
+                    assert_eq!(format!("{after:?}"), format!("{before:?}"));
+                }
+            }
+        }
+    }
+
     // RFC 6455 §7.1.1/§5.5.1: the close handshake, each side initiating, each role.
     #[test]
     fn client_initiated_close() {

@@ -95,6 +95,9 @@ impl FrameDecoder {
                     return Ok(None);
                 };
                 self.check_header(&h)?;
+                if let Some(whole) = self.decode_whole(&h, n, buf)? {
+                    return Ok(Some(whole));
+                }
                 buf.advance(n);
                 self.header = Some(h);
                 self.processed = 0;
@@ -148,6 +151,46 @@ impl FrameDecoder {
             mask: header.mask.is_some(),
             len,
             payload,
+            compress: true,
+        }))
+    }
+
+    /// The common case in one pass: a whole, unfragmented, uncompressed data message already in
+    /// `buf` (header of `n` bytes included) is unmasked, checked and split off, with none of the
+    /// bookkeeping a frame arriving in pieces needs. `None` leaves every other case to `decode`.
+    fn decode_whole(
+        &mut self,
+        h: &FrameHeader,
+        n: usize,
+        buf: &mut BytesMut,
+    ) -> Result<Option<Message>, ProtocolError> {
+        let len = h.len as usize;
+        let opcode = match h.opcode {
+            1 => Opcode::Text,
+            2 => Opcode::Binary,
+            _ => return Ok(None),
+        };
+        if !h.fin || self.compressed || buf.len() - n < len {
+            return Ok(None);
+        }
+        buf.advance(n);
+        let payload = &mut buf[..len];
+        if let Some(key) = h.mask {
+            apply_mask(payload, key, 0);
+        }
+        if opcode == Opcode::Text && !super::utf8::is_valid(payload) {
+            return Err(ProtocolError::InvalidUtf8);
+        }
+        self.message_len = 0;
+        Ok(Some(Message {
+            fin: true,
+            rsv1: false,
+            rsv2: false,
+            rsv3: false,
+            opcode,
+            mask: h.mask.is_some(),
+            len,
+            payload: buf.split_to(len).freeze(),
             compress: true,
         }))
     }
@@ -242,6 +285,31 @@ mod tests {
             out.push(m);
         }
         Ok(out)
+    }
+
+    // The one-pass path for whole frames must check exactly what the incremental path does.
+    #[test]
+    fn whole_frames_in_one_buffer_are_checked_like_partial_ones() {
+        let bad = Message::new(Opcode::Text, &b"ok \xff"[..]);
+        assert_eq!(
+            decode_all(&mut server(), &wire(&bad, true)),
+            Err(ProtocolError::InvalidUtf8)
+        );
+        let long = "é".repeat(100);
+        let frames = decode_all(&mut server(), &wire(&Message::text(long.as_str()), true)).unwrap();
+        assert_eq!(frames[0].as_text(), Some(long.as_str()));
+        // A code point cut at the end of a final frame.
+        let cut = Message::new(Opcode::Text, &"é".as_bytes()[..1]);
+        assert_eq!(
+            decode_all(&mut client(), &wire(&cut, false)),
+            Err(ProtocolError::InvalidUtf8)
+        );
+        // Binary is never checked; the decoder resets between messages.
+        let mut dec = server();
+        let mut bytes = wire(&Message::binary(vec![0xff; 3]), true);
+        bytes.extend_from_slice(&wire(&Message::text("next"), true));
+        let frames = decode_all(&mut dec, &bytes).unwrap();
+        assert_eq!((frames.len(), frames[1].as_text()), (2, Some("next")));
     }
 
     // RFC 6455 §5.1: masking direction.

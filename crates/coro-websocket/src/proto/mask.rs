@@ -33,8 +33,23 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
             word.copy_from_slice(&(u64::from_ne_bytes(b) ^ wide).to_ne_bytes());
         }
     }
-    for (i, byte) in chunks.into_remainder().iter_mut().enumerate() {
-        *byte ^= key[i & 3];
+    // The tail (or a whole small payload) a word, then a half word, then a byte at a time.
+    let mut words = chunks.into_remainder().chunks_exact_mut(8);
+    for word in &mut words {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(word);
+        word.copy_from_slice(&(u64::from_ne_bytes(b) ^ wide).to_ne_bytes());
+    }
+    let mut rest = words.into_remainder();
+    if rest.len() >= 4 {
+        let (half, tail) = rest.split_at_mut(4);
+        let mut b = [0u8; 4];
+        b.copy_from_slice(half);
+        half.copy_from_slice(&(u32::from_ne_bytes(b) ^ wide as u32).to_ne_bytes());
+        rest = tail;
+    }
+    for (i, byte) in rest.iter_mut().enumerate() {
+        *byte ^= key[i];
     }
 }
 

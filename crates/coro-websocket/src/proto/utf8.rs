@@ -28,6 +28,30 @@ pub struct Utf8Validator {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InvalidUtf8;
 
+/// Whether `data` is valid UTF-8 on its own (a whole message), by the fastest test available.
+pub(crate) fn is_valid(data: &[u8]) -> bool {
+    is_ascii(data) || simdutf8::basic::from_utf8(data).is_ok()
+}
+
+/// Whether `data` is short ASCII, tested a word at a time (small text frames are the common
+/// case, and too short for the SIMD validator to pay off).
+fn is_ascii(data: &[u8]) -> bool {
+    if data.len() > 64 {
+        return false;
+    }
+    let mut words = data.chunks_exact(8);
+    let mut acc = 0u64;
+    for w in &mut words {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        acc |= u64::from_ne_bytes(b);
+    }
+    for &b in words.remainder() {
+        acc |= u64::from(b);
+    }
+    acc & 0x8080_8080_8080_8080 == 0
+}
+
 fn sequence_width(lead: u8) -> usize {
     match lead {
         0xc2..=0xdf => 2,
@@ -53,6 +77,11 @@ impl Utf8Validator {
                 Err(e) if e.error_len().is_none() && e.valid_up_to() == 0 => return Ok(()),
                 Err(_) => return Err(InvalidUtf8),
             }
+        }
+        if is_valid(data) {
+            // The common cases, at full speed: the compat API below is slower, and is only
+            // needed to find where an unfinished code point starts.
+            return Ok(());
         }
         match from_utf8(data) {
             Ok(_) => Ok(()),

@@ -10,7 +10,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -19,7 +19,7 @@ use futures_core::Stream;
 use futures_sink::Sink;
 use futures_util::task::AtomicWaker;
 use futures_util::SinkExt;
-use tokio_util::sync::CancellationToken;
+use tokio::sync::Notify;
 
 mod heartbeat;
 mod reader;
@@ -31,7 +31,7 @@ pub use writer::Writer;
 use crate::error::{Closed, Error};
 use crate::options::{Heartbeat, WrapOptions};
 use crate::proto::deflate::{Deflate, Deflater};
-use crate::proto::{Connection, Message, Opcode, Role, SendError};
+use crate::proto::{Connection, Message, Opcode, Role, SendError, Sent};
 
 type FrameStream = Pin<Box<dyn FrameSource>>;
 type FrameSink = Pin<Box<dyn Sink<Message, Error = Error> + Send>>;
@@ -94,9 +94,14 @@ pub(crate) struct Shared {
     conn: Mutex<Connection>,
     sink: futures_util::lock::Mutex<FrameSink>,
     abort: Mutex<Option<Abort>>,
-    /// Cancelled by `abort`: frees writes blocked on a peer that stopped reading.
-    aborted: CancellationToken,
+    /// Set by `abort` (after `abort` itself): the lock-free test the hot paths make.
+    aborted: AtomicBool,
+    /// Notified by `abort`: frees writes blocked on a peer that stopped reading.
+    abort_notify: Notify,
     reader_waker: AtomicWaker,
+    /// Bumped on every wake of `reader_waker`, so the reader re-registers only when its waker
+    /// was taken (or changed), not on every poll.
+    reader_wakes: AtomicU32,
     /// Frames received so far: the heartbeat's evidence of life.
     activity: AtomicU64,
     /// Whether the reader is waiting on an empty transport, so that every frame the peer sent has
@@ -105,6 +110,9 @@ pub(crate) struct Shared {
     reader_waiting: AtomicBool,
     /// The reader holds input it will decode without waiting: writes may stay buffered.
     reader_has_more: AtomicBool,
+    /// A close frame may have been sent or received (set before or with the state machine's own
+    /// record): until it is, the reader skips locking `conn` to check for the closing handshake.
+    closing: AtomicBool,
     /// The permessage-deflate compressor, when negotiated.
     deflater: Option<Mutex<Deflater>>,
     /// Frames were left in the sink's buffer by a corked write; the reader flushes them before it
@@ -123,8 +131,8 @@ impl Shared {
     }
 
     fn aborted(&self) -> Option<Abort> {
-        // Fast path for the hot loop: the token is cancelled only after `abort` is set.
-        if !self.aborted.is_cancelled() {
+        // Fast path for the hot loop: the flag is set only after `abort` is.
+        if !self.aborted.load(Ordering::Acquire) {
             return None;
         }
         *self.abort.lock().unwrap_or_else(|p| p.into_inner())
@@ -157,8 +165,9 @@ impl Shared {
             }
         }
         self.conn().transport_closed();
-        self.aborted.cancel();
-        self.reader_waker.wake();
+        self.aborted.store(true, Ordering::Release);
+        self.abort_notify.notify_waiters();
+        self.wake_reader();
         if let Some(t) = &self.transport {
             t.shutdown();
         } else if let Ok(handle) = tokio::runtime::Handle::try_current() {
@@ -170,19 +179,44 @@ impl Shared {
         }
     }
 
+    /// Wakes the reader (to see an abort, or to arm the close timeout).
+    fn wake_reader(&self) {
+        self.reader_wakes.fetch_add(1, Ordering::AcqRel);
+        self.reader_waker.wake();
+    }
+
     /// Runs a write, unless or until the session is aborted: a peer that stopped reading must
     /// not hold a writer (or the reader's pong) forever once the session has given up on it.
+    ///
+    /// A write that completes at its first poll (the usual case: the frame fits the buffer)
+    /// costs one flag test; only a write that has to wait listens for the abort.
     async fn unless_aborted(
         &self,
         write: impl Future<Output = Result<(), Error>>,
     ) -> Result<(), Error> {
-        tokio::select! {
-            biased;
-            result = write => result,
-            () = self.aborted.cancelled() => {
-                Err(self.abort_error().unwrap_or(Error::AbnormalClosure))
+        let mut write = std::pin::pin!(write);
+        let mut notified = std::pin::pin!(None);
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(result) = write.as_mut().poll(cx) {
+                return Poll::Ready(result);
             }
-        }
+            if notified.is_none() {
+                // Listen first, then test the flag: `abort` sets it before notifying, so an
+                // abort in between is seen by one or the other.
+                notified.set(Some(self.abort_notify.notified()));
+            }
+            if self.aborted.load(Ordering::Acquire) {
+                return Poll::Ready(Err(self.abort_error().unwrap_or(Error::AbnormalClosure)));
+            }
+            let Some(listen) = notified.as_mut().as_pin_mut() else {
+                return Poll::Pending;
+            };
+            if listen.poll(cx).is_ready() {
+                return Poll::Ready(Err(self.abort_error().unwrap_or(Error::AbnormalClosure)));
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     pub(crate) fn shutdown(self: &Arc<Self>) {
@@ -199,14 +233,36 @@ impl Shared {
         if let Some(e) = self.abort_error() {
             return Err(e);
         }
-        self.unless_aborted(self.send_now(msg)).await
+        let mut msg = Some(msg);
+        let fast = std::future::poll_fn(|cx| {
+            let m = msg.take().expect("polled once");
+            Poll::Ready(match self.try_send_now(cx, m) {
+                Ok(done) => Some(done),
+                Err(m) => {
+                    msg = Some(m);
+                    None
+                }
+            })
+        })
+        .await;
+        match (fast, msg) {
+            (Some(Ok(false)), _) => Ok(()),
+            (Some(Ok(true)), _) => self.unless_aborted(self.flush()).await,
+            (Some(Err(e)), _) => Err(e),
+            (None, Some(msg)) => self.unless_aborted(self.send_now(msg)).await,
+            (None, None) => unreachable!("the fast path gives the message back"),
+        }
     }
 
-    async fn send_now(&self, mut msg: Message) -> Result<(), Error> {
-        let mut sink = self.sink.lock().await;
+    /// Asks the state machine to send `msg`, then compresses and masks it: what every frame
+    /// goes through, under the sink lock, before it is fed to the sink.
+    fn prepare(&self, msg: &mut Message) -> Result<Sent, Error> {
         let sent = {
             let mut conn = self.conn();
-            conn.send(&msg).map_err(|e| match e {
+            if msg.opcode == Opcode::Close {
+                self.closing.store(true, Ordering::Release);
+            }
+            conn.send(msg).map_err(|e| match e {
                 SendError::AlreadyClosed => Error::ConnectionClosed(Box::new(Closed {
                     sent: conn.close_sent().cloned(),
                     received: conn.close_received().cloned(),
@@ -214,40 +270,103 @@ impl Shared {
                 other => Error::Send(other),
             })?
         };
+        self.compress(msg);
+        self.mask(msg);
+        Ok(sent)
+    }
+
+    /// Whether a frame just buffered may stay there (corked) because the reader still has input
+    /// to hand out; it then flushes before it waits. Re-checks after marking the buffer dirty, in
+    /// case the reader ran dry in between (SeqCst orders the two flags).
+    fn cork(&self) -> bool {
+        if self.reader_has_more.load(Ordering::SeqCst) {
+            self.dirty.store(true, Ordering::SeqCst);
+            if self.reader_has_more.load(Ordering::SeqCst) {
+                return true;
+            }
+        }
+        if self.dirty.load(Ordering::Relaxed) {
+            self.dirty.store(false, Ordering::SeqCst);
+        }
+        false
+    }
+
+    /// Sends a data frame without waiting, when nothing has to wait: the sink is free and has
+    /// room. Returns the message back when the caller must take the general path, or
+    /// `Some(flush)` with whether a flush is still owed.
+    fn try_send_now(
+        &self,
+        cx: &mut Context<'_>,
+        mut msg: Message,
+    ) -> Result<Result<bool, Error>, Message> {
+        if msg.opcode == Opcode::Close {
+            return Err(msg);
+        }
+        let Some(mut sink) = self.sink.try_lock() else {
+            return Err(msg);
+        };
+        match sink.as_mut().poll_ready(cx) {
+            Poll::Pending => return Err(msg),
+            Poll::Ready(Err(e)) => return Ok(Err(e)),
+            Poll::Ready(Ok(())) => {}
+        }
+        let sent = match self.prepare(&mut msg) {
+            Ok(sent) => sent,
+            Err(e) => return Ok(Err(e)),
+        };
+        debug_assert!(
+            !sent.close_transport,
+            "only a close frame closes the transport"
+        );
+        if let Err(e) = sink.as_mut().start_send(msg) {
+            return Ok(Err(e));
+        }
+        if self.cork() {
+            return Ok(Ok(false));
+        }
+        match sink.as_mut().poll_flush(cx) {
+            Poll::Ready(result) => Ok(result.map(|()| false)),
+            Poll::Pending => Ok(Ok(true)),
+        }
+    }
+
+    async fn send_now(&self, mut msg: Message) -> Result<(), Error> {
+        let mut sink = self.lock_sink().await;
+        let sent = self.prepare(&mut msg)?;
         let is_close = msg.opcode == Opcode::Close;
-        self.compress(&mut msg);
-        self.mask(&mut msg);
         let result = sink.feed(msg).await;
         if is_close {
             // The reader arms the close timeout on its next poll.
-            self.reader_waker.wake();
+            self.wake_reader();
         }
         result?;
         if sent.close_transport {
             return sink.close().await;
         }
-        // Cork: while the reader still has buffered input to hand out, leave this frame in the
-        // buffer; the reader flushes before it waits. Re-check after marking the buffer dirty, in
-        // case the reader ran dry in between (SeqCst orders the two flags).
-        if !is_close && self.reader_has_more.load(Ordering::SeqCst) {
-            self.dirty.store(true, Ordering::SeqCst);
-            if self.reader_has_more.load(Ordering::SeqCst) {
-                return Ok(());
-            }
+        if !is_close && self.cork() {
+            return Ok(());
         }
         self.dirty.store(false, Ordering::SeqCst);
         sink.flush().await
     }
 
+    /// Locks the sink; uncontended (the usual case), without building a lock future.
+    async fn lock_sink(&self) -> futures_util::lock::MutexGuard<'_, FrameSink> {
+        match self.sink.try_lock() {
+            Some(sink) => sink,
+            None => self.sink.lock().await,
+        }
+    }
+
     /// permessage-deflate: compresses a whole (single-frame) data message, under the sink lock so
     /// that the compression context follows the order of the frames on the wire.
     fn compress(&self, msg: &mut Message) {
-        if !msg.fin || !msg.compress || !matches!(msg.opcode, Opcode::Text | Opcode::Binary) {
-            return;
-        }
         let Some(deflater) = &self.deflater else {
             return;
         };
+        if !msg.fin || !msg.compress || !matches!(msg.opcode, Opcode::Text | Opcode::Binary) {
+            return;
+        }
         let mut deflater = deflater.lock().unwrap_or_else(|p| p.into_inner());
         if deflater.wants(msg.payload.len()) {
             let d = &mut *deflater;
@@ -258,7 +377,7 @@ impl Shared {
 
     /// Writes out whatever corked writes left in the sink's buffer.
     async fn flush(&self) -> Result<(), Error> {
-        let mut sink = self.sink.lock().await;
+        let mut sink = self.lock_sink().await;
         self.dirty.store(false, Ordering::SeqCst);
         sink.flush().await
     }
@@ -271,7 +390,7 @@ impl Shared {
     }
 
     async fn write_obligation(&self, reply: Option<Message>, close: bool) -> Result<(), Error> {
-        let mut sink = self.sink.lock().await;
+        let mut sink = self.lock_sink().await;
         if let Some(mut msg) = reply {
             self.mask(&mut msg);
             sink.send(msg).await?;
@@ -364,11 +483,14 @@ pub(crate) fn open(
         conn: Mutex::new(Connection::new(role)),
         sink: futures_util::lock::Mutex::new(sink),
         abort: Mutex::new(None),
-        aborted: CancellationToken::new(),
+        aborted: AtomicBool::new(false),
+        abort_notify: Notify::new(),
         reader_waker: AtomicWaker::new(),
+        reader_wakes: AtomicU32::new(0),
         activity: AtomicU64::new(0),
         reader_waiting: AtomicBool::new(false),
         reader_has_more: AtomicBool::new(false),
+        closing: AtomicBool::new(false),
         deflater: deflate.map(|d| Mutex::new(d.deflater())),
         dirty: AtomicBool::new(false),
         transport,

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{ready, Context, Poll, Waker};
 
 use bytes::BytesMut;
 use futures_core::Stream;
@@ -40,6 +40,8 @@ pub struct Reader {
     inflating: Option<bool>,
     /// UTF-8 state of inflated text (the decoder cannot check compressed bytes).
     inflated_utf8: Utf8Validator,
+    /// The waker last registered in `reader_waker`, with the wake count at that time.
+    registered: Option<(Waker, u32)>,
 }
 
 impl std::fmt::Debug for Reader {
@@ -71,6 +73,7 @@ impl Reader {
             inflater,
             inflating: None,
             inflated_utf8: Utf8Validator::default(),
+            registered: None,
         }
     }
 
@@ -181,6 +184,7 @@ impl Reader {
 
     /// Fails the connection for a violation found above the decoder (raw `wrap_io` streams).
     fn fail_now(&mut self, err: ProtocolError) -> Error {
+        self.shared.closing.store(true, Ordering::Release);
         let close = self.shared.conn().fail(&err);
         self.done = true;
         let shared = self.shared.clone();
@@ -188,6 +192,15 @@ impl Reader {
             handle.spawn(shared.fulfil(close, true));
         }
         Error::Protocol(err)
+    }
+
+    /// Publishes whether input is buffered, for the writer's corking; a store (a full fence
+    /// with SeqCst) only when the value changes.
+    fn set_has_more(&self, more: bool) {
+        let flag = &self.shared.reader_has_more;
+        if flag.load(Ordering::Relaxed) != more {
+            flag.store(more, Ordering::SeqCst);
+        }
     }
 
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
@@ -210,7 +223,17 @@ impl Reader {
             if self.done {
                 return Poll::Ready(None);
             }
-            self.shared.reader_waker.register(cx.waker());
+            // Register only when the waker changed or a wake took it: `AtomicWaker::register`
+            // clones and swaps a waker, which is most of a poll's cost on the hot path.
+            let wakes = self.shared.reader_wakes.load(Ordering::Acquire);
+            if self
+                .registered
+                .as_ref()
+                .is_none_or(|(w, n)| *n != wakes || !w.will_wake(cx.waker()))
+            {
+                self.shared.reader_waker.register(cx.waker());
+                self.registered = Some((cx.waker().clone(), wakes));
+            }
             if let Some(why) = self.shared.aborted() {
                 self.done = true;
                 return Poll::Ready(match why {
@@ -218,10 +241,12 @@ impl Reader {
                     Abort::PeerNotResponding(t) => Some(Err(Error::PeerNotResponding(t))),
                 });
             }
-            let (closing, close_received) = {
+            let (closing, close_received) = if self.shared.closing.load(Ordering::Acquire) {
                 let conn = self.shared.conn();
                 let received = conn.close_received().is_some();
                 (received || conn.close_sent().is_some(), received)
+            } else {
+                (false, false)
             };
             if closing {
                 // RFC 6455 §7.1.1: bound the wait for the peer's close, or (client) for the
@@ -242,7 +267,7 @@ impl Reader {
             }
             let item = match self.stream.as_mut().poll_next(cx) {
                 Poll::Pending => {
-                    self.shared.reader_has_more.store(false, Ordering::SeqCst);
+                    self.set_has_more(false);
                     if self.shared.dirty.swap(false, Ordering::SeqCst) {
                         // Out of input: send what the corked writes left buffered.
                         let shared = self.shared.clone();
@@ -257,7 +282,7 @@ impl Reader {
                 Poll::Ready(item) => {
                     self.shared.reader_waiting.store(false, Ordering::Release);
                     let more = self.stream.has_buffered();
-                    self.shared.reader_has_more.store(more, Ordering::SeqCst);
+                    self.set_has_more(more);
                     item
                 }
             };
@@ -282,6 +307,7 @@ impl Reader {
                 }
                 Some(Err(e)) => {
                     if let Error::Protocol(violation) = &e {
+                        self.shared.closing.store(true, Ordering::Release);
                         let close = self.shared.conn().fail(violation);
                         self.failure = Some(e);
                         self.done = true;
@@ -297,10 +323,20 @@ impl Reader {
                     return Poll::Ready(Some(Err(e)));
                 }
                 Some(Ok(frame)) => {
-                    self.shared.activity.fetch_add(1, Ordering::Release);
+                    // Only this reader writes the counter: no read-modify-write needed.
+                    let seen = self.shared.activity.load(Ordering::Relaxed);
+                    self.shared.activity.store(seen + 1, Ordering::Release);
                     if close_received {
                         // RFC 6455 §5.5.1: nothing may follow a close; discard it.
                         continue;
+                    }
+                    if !frame.opcode.is_control() {
+                        // Data frames change nothing in `Connection` and owe no reply (the
+                        // decoder has already checked their order): skip its lock.
+                        return Poll::Ready(Some(Ok(frame)));
+                    }
+                    if frame.opcode == Opcode::Close {
+                        self.shared.closing.store(true, Ordering::Release);
                     }
                     let received = self.shared.conn().receive(&frame);
                     if received.reply.is_none() && !received.close_transport {
