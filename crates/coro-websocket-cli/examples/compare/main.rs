@@ -69,11 +69,17 @@ fn parse_options() -> Result<Options> {
         let mut value = || args.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
             "--quick" => o.quick = true,
-            "--reps" => o.reps = value()?.parse()?,
-            "--duration" => o.duration = value()?.parse()?,
+            "--reps" => o.reps = value()?.parse().map_err(|e| format!("--reps: {e}"))?,
+            "--duration" => {
+                o.duration = value()?.parse().map_err(|e| format!("--duration: {e}"))?
+            }
             "--binary" => o.binary = true,
             "--memory" => o.memory = true,
-            "--memory-conns" => o.memory_conns = value()?.parse()?,
+            "--memory-conns" => {
+                o.memory_conns = value()?
+                    .parse()
+                    .map_err(|e| format!("--memory-conns: {e}"))?
+            }
             "--generator-check" => o.generator_check = true,
             "--no-tls" => o.tls = false,
             "--tls-only" => o.plain = false,
@@ -406,7 +412,14 @@ fn format_row(cell: Cell, samples: &[Vec<Sample>]) -> (String, Option<usize>) {
     (row, best)
 }
 
-fn main() -> Result<()> {
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
     let o = parse_options()?;
     let examples = std::env::current_exe()?
         .parent()
