@@ -62,8 +62,9 @@ pub struct BenchArgs {
     /// Run on a multi-threaded runtime with this many workers (default: one thread).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
-    /// Instead of load, hold --conns idle connections and report the server's memory per
-    /// connection, read from /proc/PID/status of the server process PID.
+    /// Instead of load, hold --conns connections and report the server's memory per connection
+    /// while idle and after each exchanged one --size B message, read from /proc/PID/status of
+    /// the server process PID.
     #[arg(long, value_name = "PID")]
     hold_pid: Option<u32>,
 }
