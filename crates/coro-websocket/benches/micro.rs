@@ -44,6 +44,12 @@ fn text(size: usize) -> Vec<u8> {
     v
 }
 
+/// ASCII text, as most JSON is: the case where a validator's all-ASCII path applies.
+fn ascii(size: usize) -> Vec<u8> {
+    let unit = br#"{"id":12345,"name":"sensor-7","value":21.5,"ok":true},"#;
+    unit.iter().copied().cycle().take(size).collect()
+}
+
 fn memcpy(c: &mut Criterion) {
     let mut g = configure(c, "memcpy");
     for (size, label) in SIZES {
@@ -95,20 +101,21 @@ fn mask(c: &mut Criterion) {
 fn utf8(c: &mut Criterion) {
     let mut g = configure(c, "utf8");
     for (size, label) in SIZES {
-        let data = text(size);
-        g.throughput(Throughput::Bytes(data.len() as u64));
-        g.bench_function(format!("Utf8Validator/{label}"), |b| {
-            b.iter(|| {
-                let mut v = Utf8Validator::default();
-                v.feed(black_box(&data)).is_ok() && v.is_complete()
-            })
-        });
-        g.bench_function(format!("simdutf8/{label}"), |b| {
-            b.iter(|| simdutf8::basic::from_utf8(black_box(&data)).is_ok())
-        });
-        g.bench_function(format!("std/{label}"), |b| {
-            b.iter(|| std::str::from_utf8(black_box(&data)).is_ok())
-        });
+        for (kind, data) in [("mixed", text(size)), ("ascii", ascii(size))] {
+            g.throughput(Throughput::Bytes(data.len() as u64));
+            g.bench_function(format!("Utf8Validator/{kind}/{label}"), |b| {
+                b.iter(|| {
+                    let mut v = Utf8Validator::default();
+                    v.feed(black_box(&data)).is_ok() && v.is_complete()
+                })
+            });
+            g.bench_function(format!("simdutf8/{kind}/{label}"), |b| {
+                b.iter(|| simdutf8::basic::from_utf8(black_box(&data)).is_ok())
+            });
+            g.bench_function(format!("std/{kind}/{label}"), |b| {
+                b.iter(|| std::str::from_utf8(black_box(&data)).is_ok())
+            });
+        }
     }
     g.finish();
 }
@@ -143,6 +150,10 @@ fn decode(c: &mut Criterion) {
             (
                 "text",
                 Message::text(String::from_utf8(text(size)).unwrap_or_default()),
+            ),
+            (
+                "ascii",
+                Message::text(String::from_utf8(ascii(size)).unwrap_or_default()),
             ),
         ] {
             let mut wire = BytesMut::new();

@@ -108,12 +108,17 @@ impl FrameDecoder {
         let len = header.len as usize;
         let available = buf.len().min(len);
         if available > self.processed {
-            let fresh = &mut buf[self.processed..available];
-            if let Some(key) = header.mask {
-                apply_mask(fresh, key, self.processed);
-            }
-            if self.is_text(&header) {
-                self.utf8.feed(fresh)?;
+            let text = self.is_text(&header);
+            // Unmask and check block by block, each block checked while still in cache.
+            let mut at = self.processed;
+            for block in buf[self.processed..available].chunks_mut(super::BLOCK) {
+                if let Some(key) = header.mask {
+                    apply_mask(block, key, at);
+                }
+                if text {
+                    self.utf8.feed(block)?;
+                }
+                at += block.len();
             }
             self.processed = available;
         }
@@ -175,11 +180,29 @@ impl FrameDecoder {
         }
         buf.advance(n);
         let payload = &mut buf[..len];
-        if let Some(key) = h.mask {
-            apply_mask(payload, key, 0);
-        }
-        if opcode == Opcode::Text && !super::utf8::is_valid(payload) {
-            return Err(ProtocolError::InvalidUtf8);
+        if len > super::BLOCK {
+            // Large: the block-wise path (text checked across block boundaries).
+            let mut at = 0;
+            for block in payload.chunks_mut(super::BLOCK) {
+                if let Some(key) = h.mask {
+                    apply_mask(block, key, at);
+                }
+                if opcode == Opcode::Text {
+                    self.utf8.feed(block)?;
+                }
+                at += block.len();
+            }
+            if opcode == Opcode::Text && !self.utf8.is_complete() {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+            self.utf8.reset();
+        } else {
+            if let Some(key) = h.mask {
+                apply_mask(payload, key, 0);
+            }
+            if opcode == Opcode::Text && !super::utf8::is_valid(payload) {
+                return Err(ProtocolError::InvalidUtf8);
+            }
         }
         self.message_len = 0;
         Ok(Some(Message {

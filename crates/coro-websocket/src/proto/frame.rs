@@ -331,11 +331,20 @@ impl FrameHeader {
 /// assert_eq!(&out[..], b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58");
 /// ```
 pub fn encode_frame(msg: &Message, mask: Option<[u8; 4]>, dst: &mut BytesMut) {
-    FrameHeader::of(msg, mask).encode(dst);
-    let start = dst.len();
-    dst.extend_from_slice(&msg.payload);
-    if let Some(key) = mask {
-        apply_mask(&mut dst[start..], key, 0);
+    let header = FrameHeader::of(msg, mask);
+    dst.reserve(14 + msg.payload.len());
+    header.encode(dst);
+    let Some(key) = mask else {
+        dst.extend_from_slice(&msg.payload);
+        return;
+    };
+    // Copy and mask block by block, so each block is masked while it is still in L1 cache.
+    let mut offset = 0;
+    for block in msg.payload.chunks(super::BLOCK) {
+        let start = dst.len();
+        dst.extend_from_slice(block);
+        apply_mask(&mut dst[start..], key, offset);
+        offset += block.len();
     }
 }
 

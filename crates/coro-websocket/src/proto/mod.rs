@@ -14,6 +14,10 @@ mod frame;
 mod mask;
 mod utf8;
 
+/// Bytes processed per step by the payload passes (masking, UTF-8) that follow one another over
+/// the same bytes: small enough to stay in L1 cache between the passes.
+const BLOCK: usize = 8 << 10;
+
 pub use close::{CloseCode, CloseFrame};
 pub use connection::{Connection, Received, SendError, Sent, State};
 pub use decoder::FrameDecoder;

@@ -101,9 +101,17 @@ impl Reader {
     /// # Errors
     /// As [`Reader::read`].
     pub async fn read_message(&mut self) -> Result<Option<Message>, Error> {
+        std::future::poll_fn(|cx| self.poll_message(cx))
+            .await
+            .transpose()
+    }
+
+    /// [`Reader::read_message`] as a poll: frames are pulled until a message is whole.
+    fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
         loop {
-            let Some(frame) = self.read().await? else {
-                return Ok(None);
+            let frame = match ready!(self.poll_frame(cx)) {
+                Some(Ok(frame)) => frame,
+                other => return Poll::Ready(other),
             };
             let whole = match (frame.opcode, self.assembly.take()) {
                 (Opcode::Text | Opcode::Binary, None) if frame.fin => frame,
@@ -115,10 +123,12 @@ impl Reader {
                     if !self.validated
                         && (buf.len() + frame.payload.len()) as u64 > self.shared.max_message_size
                     {
-                        return Err(self.fail_now(ProtocolError::MessageTooBig {
-                            len: (buf.len() + frame.payload.len()) as u64,
-                            max: self.shared.max_message_size,
-                        }));
+                        return Poll::Ready(Some(Err(self.fail_now(
+                            ProtocolError::MessageTooBig {
+                                len: (buf.len() + frame.payload.len()) as u64,
+                                max: self.shared.max_message_size,
+                            },
+                        ))));
                     }
                     buf.extend_from_slice(&frame.payload);
                     if !frame.fin {
@@ -132,15 +142,19 @@ impl Reader {
                     continue;
                 }
                 // Only reachable with a raw stream that does not check fragmentation.
-                (_, _) => return Err(self.fail_now(ProtocolError::UnexpectedContinuation)),
+                (_, _) => {
+                    return Poll::Ready(Some(Err(
+                        self.fail_now(ProtocolError::UnexpectedContinuation)
+                    )))
+                }
             };
             if !self.validated
                 && whole.opcode == Opcode::Text
                 && simdutf8::basic::from_utf8(&whole.payload).is_err()
             {
-                return Err(self.fail_now(ProtocolError::InvalidUtf8));
+                return Poll::Ready(Some(Err(self.fail_now(ProtocolError::InvalidUtf8))));
             }
-            return Ok(Some(whole));
+            return Poll::Ready(Some(Ok(whole)));
         }
     }
 
