@@ -27,15 +27,16 @@ pub struct Reader {
     /// A write obligation being carried out; reading waits for it (ordering pong before data).
     pending: Option<SendFuture>,
     /// The frame to hand out once `pending` is done.
-    deliver: Option<Message>,
+    /// (Boxed, as `failure`: both are rare, and every connection's task carries the `Reader`.)
+    deliver: Option<Box<Message>>,
     /// The error to return once `pending` (the close for a violation) is done.
-    failure: Option<Error>,
+    failure: Option<Box<Error>>,
     done: bool,
     close_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     assembly: Option<(Opcode, BytesMut)>,
     validated: bool,
     /// permessage-deflate decompressor, when negotiated.
-    inflater: Option<Inflater>,
+    inflater: Option<Box<Inflater>>,
     /// `Some(is_text)` while a compressed message is being inflated.
     inflating: Option<bool>,
     /// UTF-8 state of inflated text (the decoder cannot check compressed bytes).
@@ -58,7 +59,7 @@ impl Reader {
         stream: FrameStream,
         shared: Arc<Shared>,
         validated: bool,
-        inflater: Option<Inflater>,
+        inflater: Option<Box<Inflater>>,
     ) -> Reader {
         Reader {
             stream,
@@ -223,10 +224,10 @@ impl Reader {
                 let result = ready!(fut.as_mut().poll(cx));
                 self.pending = None;
                 if let Some(err) = self.failure.take() {
-                    return Poll::Ready(Some(Err(err)));
+                    return Poll::Ready(Some(Err(*err)));
                 }
                 match (self.deliver.take(), result) {
-                    (Some(frame), _) => return Poll::Ready(Some(Ok(frame))),
+                    (Some(frame), _) => return Poll::Ready(Some(Ok(*frame))),
                     (None, Err(e)) => {
                         self.done = true;
                         return Poll::Ready(Some(Err(e)));
@@ -323,7 +324,7 @@ impl Reader {
                     if let Error::Protocol(violation) = &e {
                         self.shared.closing.store(true, Ordering::Release);
                         let close = self.shared.conn().fail(violation);
-                        self.failure = Some(e);
+                        self.failure = Some(Box::new(e));
                         self.done = true;
                         self.pending = Some(Box::pin(self.shared.clone().fulfil(close, true)));
                         continue;
@@ -359,7 +360,7 @@ impl Reader {
                     if received.close_transport {
                         self.done = true;
                     }
-                    self.deliver = Some(frame);
+                    self.deliver = Some(Box::new(frame));
                     self.pending = Some(Box::pin(
                         self.shared
                             .clone()
