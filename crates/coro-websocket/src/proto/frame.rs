@@ -296,22 +296,27 @@ impl FrameHeader {
 
     /// Appends this header's wire form to `dst`.
     pub fn encode(&self, dst: &mut BytesMut) {
-        let b0 = (u8::from(self.fin) << 7) | ((self.rsv & 7) << 4) | (self.opcode & 0x0f);
+        // Laid out on the stack, then appended in one call (one capacity check, one copy).
+        let mut head = [0u8; 14];
+        head[0] = (u8::from(self.fin) << 7) | ((self.rsv & 7) << 4) | (self.opcode & 0x0f);
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
-        dst.reserve(14);
-        dst.put_u8(b0);
-        if self.len < 126 {
-            dst.put_u8(mask_bit | self.len as u8);
+        let mut n = if self.len < 126 {
+            head[1] = mask_bit | self.len as u8;
+            2
         } else if self.len <= u16::MAX as u64 {
-            dst.put_u8(mask_bit | 126);
-            dst.put_u16(self.len as u16);
+            head[1] = mask_bit | 126;
+            head[2..4].copy_from_slice(&(self.len as u16).to_be_bytes());
+            4
         } else {
-            dst.put_u8(mask_bit | 127);
-            dst.put_u64(self.len);
-        }
+            head[1] = mask_bit | 127;
+            head[2..10].copy_from_slice(&self.len.to_be_bytes());
+            10
+        };
         if let Some(key) = self.mask {
-            dst.put_slice(&key);
+            head[n..n + 4].copy_from_slice(&key);
+            n += 4;
         }
+        dst.extend_from_slice(&head[..n]);
     }
 }
 

@@ -20,37 +20,48 @@
 /// assert_eq!(&data, b"Hello");
 /// ```
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
-    let r = offset & 3;
-    let key = [key[r], key[(r + 1) & 3], key[(r + 2) & 3], key[(r + 3) & 3]];
-    let wide = u64::from_ne_bytes([
-        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
-    ]);
-    let mut chunks = buf.chunks_exact_mut(32);
-    for chunk in &mut chunks {
-        for word in chunk.chunks_exact_mut(8) {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(word);
-            word.copy_from_slice(&(u64::from_ne_bytes(b) ^ wide).to_ne_bytes());
+    let key = if offset & 3 == 0 {
+        key
+    } else {
+        let r = offset & 3;
+        [key[r], key[(r + 1) & 3], key[(r + 2) & 3], key[(r + 3) & 3]]
+    };
+    let half = u32::from_ne_bytes(key);
+    // The key twice over, in memory order, whatever the byte order.
+    let wide = u64::from(half) | (u64::from(half) << 32);
+    let mut rest = buf;
+    if rest.len() >= 64 {
+        let mut chunks = rest.chunks_exact_mut(32);
+        for chunk in &mut chunks {
+            for word in chunk.chunks_exact_mut(8) {
+                xor_word(word, wide);
+            }
         }
+        rest = chunks.into_remainder();
     }
     // The tail (or a whole small payload) a word, then a half word, then a byte at a time.
-    let mut words = chunks.into_remainder().chunks_exact_mut(8);
-    for word in &mut words {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(word);
-        word.copy_from_slice(&(u64::from_ne_bytes(b) ^ wide).to_ne_bytes());
-    }
-    let mut rest = words.into_remainder();
-    if rest.len() >= 4 {
-        let (half, tail) = rest.split_at_mut(4);
-        let mut b = [0u8; 4];
-        b.copy_from_slice(half);
-        half.copy_from_slice(&(u32::from_ne_bytes(b) ^ wide as u32).to_ne_bytes());
+    while rest.len() >= 8 {
+        let (word, tail) = rest.split_at_mut(8);
+        xor_word(word, wide);
         rest = tail;
     }
-    for (i, byte) in rest.iter_mut().enumerate() {
-        *byte ^= key[i];
+    if rest.len() >= 4 {
+        let (word, tail) = rest.split_at_mut(4);
+        let mut b = [0u8; 4];
+        b.copy_from_slice(word);
+        word.copy_from_slice(&(u32::from_ne_bytes(b) ^ half).to_ne_bytes());
+        rest = tail;
     }
+    for (byte, k) in rest.iter_mut().zip(key) {
+        *byte ^= k;
+    }
+}
+
+#[inline(always)]
+fn xor_word(word: &mut [u8], wide: u64) {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(word);
+    word.copy_from_slice(&(u64::from_ne_bytes(b) ^ wide).to_ne_bytes());
 }
 
 #[cfg(test)]

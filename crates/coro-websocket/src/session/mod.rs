@@ -282,7 +282,10 @@ impl Shared {
     /// case the reader ran dry in between (SeqCst orders the two flags).
     fn cork(&self) -> bool {
         if self.reader_has_more.load(Ordering::SeqCst) {
-            self.dirty.store(true, Ordering::SeqCst);
+            // Seen set (in the SeqCst order) means the reader has not yet taken it: it will.
+            if !self.dirty.load(Ordering::SeqCst) {
+                self.dirty.store(true, Ordering::SeqCst);
+            }
             if self.reader_has_more.load(Ordering::SeqCst) {
                 return true;
             }

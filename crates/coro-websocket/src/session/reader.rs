@@ -110,7 +110,17 @@ impl Reader {
     /// [`Reader::read_message`] as a poll: frames are pulled until a message is whole.
     fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
         loop {
-            let frame = match ready!(self.poll_frame(cx)) {
+            let polled = ready!(self.poll_frame(cx));
+            let frame = match polled {
+                // The hot path: an unfragmented message, already checked, goes out as it came.
+                Some(Ok(ref f))
+                    if f.fin
+                        && self.assembly.is_none()
+                        && (f.opcode == Opcode::Binary
+                            || (f.opcode == Opcode::Text && self.validated)) =>
+                {
+                    return Poll::Ready(polled)
+                }
                 Some(Ok(frame)) => frame,
                 other => return Poll::Ready(other),
             };
@@ -218,6 +228,13 @@ impl Reader {
         }
     }
 
+    /// Counts a received frame for the heartbeat. Only this reader writes the counter: no
+    /// read-modify-write needed.
+    fn count_frame(&self) {
+        let seen = self.shared.activity.load(Ordering::Relaxed);
+        self.shared.activity.store(seen + 1, Ordering::Release);
+    }
+
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
         loop {
             if let Some(fut) = self.pending.as_mut() {
@@ -301,15 +318,25 @@ impl Reader {
                     item
                 }
             };
-            let item = match item {
-                Some(Ok(mut frame)) if self.inflater.is_some() && frame.opcode.is_data() => {
-                    match self.inflate(&mut frame) {
-                        Ok(()) => Some(Ok(frame)),
-                        Err(violation) => Some(Err(Error::Protocol(violation))),
+            let mut item = item;
+            if self.inflater.is_some() {
+                if let Some(Ok(frame)) = &mut item {
+                    if frame.opcode.is_data() {
+                        if let Err(violation) = self.inflate(frame) {
+                            item = Some(Err(Error::Protocol(violation)));
+                        }
                     }
                 }
-                other => other,
-            };
+            }
+            if let Some(Ok(frame)) = &item {
+                if !close_received && !frame.opcode.is_control() {
+                    // The hot path: a data frame owes nothing, and changes nothing in
+                    // `Connection` (the decoder has already checked the order of fragments), so
+                    // it goes out as it came, without taking that lock.
+                    self.count_frame();
+                    return Poll::Ready(item);
+                }
+            }
             match item {
                 None => {
                     self.done = true;
@@ -338,17 +365,10 @@ impl Reader {
                     return Poll::Ready(Some(Err(e)));
                 }
                 Some(Ok(frame)) => {
-                    // Only this reader writes the counter: no read-modify-write needed.
-                    let seen = self.shared.activity.load(Ordering::Relaxed);
-                    self.shared.activity.store(seen + 1, Ordering::Release);
+                    self.count_frame();
                     if close_received {
                         // RFC 6455 §5.5.1: nothing may follow a close; discard it.
                         continue;
-                    }
-                    if !frame.opcode.is_control() {
-                        // Data frames change nothing in `Connection` and owe no reply (the
-                        // decoder has already checked their order): skip its lock.
-                        return Poll::Ready(Some(Ok(frame)));
                     }
                     if frame.opcode == Opcode::Close {
                         self.shared.closing.store(true, Ordering::Release);
