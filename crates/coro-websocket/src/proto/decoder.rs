@@ -88,6 +88,16 @@ impl FrameDecoder {
     /// # Errors
     /// The [`ProtocolError`] the peer committed. The decoder must not be used after an error.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Message>, ProtocolError> {
+        if self.header.is_none() {
+            if let Some(decoded) = self.decode_small(buf) {
+                return decoded.map(Some);
+            }
+        }
+        self.decode_general(buf)
+    }
+
+    /// Every frame, in whole or in pieces.
+    fn decode_general(&mut self, buf: &mut BytesMut) -> Result<Option<Message>, ProtocolError> {
         let header = match self.header {
             Some(h) => h,
             None => {
@@ -156,6 +166,52 @@ impl FrameDecoder {
             mask: header.mask.is_some(),
             len,
             payload,
+            compress: true,
+        }))
+    }
+
+    /// The hottest case, decided from the first two bytes: a whole final text or binary frame
+    /// of under 126 bytes, with no reserved bits, masked as the role requires, outside any
+    /// fragmented message. `None` hands every other case (including every violation) to the
+    /// general path, which checks it in full.
+    #[inline]
+    fn decode_small(&mut self, buf: &mut BytesMut) -> Option<Result<Message, ProtocolError>> {
+        let [b0, b1] = *buf.first_chunk::<2>()?;
+        let len = usize::from(b1 & 0x7f);
+        let masked = b1 & 0x80 != 0;
+        let head = if masked { 6 } else { 2 };
+        let opcode = match b0 {
+            0x81 => Opcode::Text,
+            0x82 => Opcode::Binary,
+            _ => return None,
+        };
+        if len >= 126
+            || masked != (self.role == Role::Server)
+            || self.fragment.is_some()
+            || buf.len() < head + len
+            || len as u64 > self.max_frame_size.min(self.max_message_size)
+        {
+            return None;
+        }
+        let key = masked.then(|| [buf[2], buf[3], buf[4], buf[5]]);
+        buf.advance(head);
+        let payload = &mut buf[..len];
+        if let Some(key) = key {
+            apply_mask(payload, key, 0);
+        }
+        if opcode == Opcode::Text && !super::utf8::is_valid(payload) {
+            return Some(Err(ProtocolError::InvalidUtf8));
+        }
+        self.compressed = false;
+        Some(Ok(Message {
+            fin: true,
+            rsv1: false,
+            rsv2: false,
+            rsv3: false,
+            opcode,
+            mask: masked,
+            len,
+            payload: buf.split_to(len).freeze(),
             compress: true,
         }))
     }
@@ -308,6 +364,47 @@ mod tests {
             out.push(m);
         }
         Ok(out)
+    }
+
+    // The two-byte fast path must decide exactly as the general path: same frames, same errors,
+    // same bytes left, for every first byte, lengths around the limits, both roles.
+    #[test]
+    fn small_frame_path_agrees_with_the_general_path() {
+        let payloads: [&[u8]; 5] = [b"", b"hi", b"caf\xc3\xa9", b"bad \xff", &[b'a'; 125]];
+        for role in [Role::Server, Role::Client] {
+            for b0 in 0..=255u8 {
+                for payload in payloads {
+                    for masked in [false, true] {
+                        let mut wire =
+                            vec![b0, payload.len() as u8 | if masked { 0x80 } else { 0 }];
+                        if masked {
+                            wire.extend_from_slice(&[1, 2, 3, 4]);
+                        }
+                        wire.extend_from_slice(payload);
+                        if masked {
+                            let at = wire.len() - payload.len();
+                            apply_mask(&mut wire[at..], [1, 2, 3, 4], 0);
+                        }
+                        wire.extend_from_slice(b"\x81\x01z"); // a next frame, left over
+                        for max in [1 << 20, 3] {
+                            let mut fast = FrameDecoder::new(role, max, max);
+                            let mut slow = fast.clone();
+                            let mut a = BytesMut::from(&wire[..]);
+                            let mut b = a.clone();
+                            let got = fast.decode(&mut a);
+                            let want = slow.decode_general(&mut b);
+                            let ok = got.is_ok();
+                            assert_eq!(got, want, "role {role:?} b0 {b0:#x} {payload:?}");
+                            if ok {
+                                // (After an error the decoder is not used again.)
+                                assert_eq!(a, b);
+                                assert_eq!(format!("{fast:?}"), format!("{slow:?}"));
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     // The one-pass path for whole frames must check exactly what the incremental path does.
