@@ -38,17 +38,14 @@ thread_local! {
 
 /// An empty buffer with room for at least `min` bytes: a pooled one when one is free again.
 fn take_buf(min: usize) -> BytesMut {
-    let reused = POOL.with(|pool| {
-        let mut pool = pool.borrow_mut();
-        while let Some(mut buf) = pool.pop() {
-            // Succeeds only when no payload split off the buffer is still alive.
-            if buf.try_reclaim(min) {
-                return Some(buf);
-            }
+    if let Some(mut buf) = POOL.with_borrow_mut(Vec::pop) {
+        // Succeeds only when no payload split off the buffer is still alive; otherwise the
+        // buffer is dropped here (the payload keeps its bytes) and a new one allocated.
+        if buf.try_reclaim(min) {
+            return buf;
         }
-        None
-    });
-    reused.unwrap_or_else(|| BytesMut::with_capacity(min.max(READ_CHUNK)))
+    }
+    BytesMut::with_capacity(min.max(READ_CHUNK))
 }
 
 /// Hands an empty buffer back to the pool, or frees it (large ones always: memory is bounded
@@ -58,8 +55,7 @@ fn give_buf(buf: BytesMut) {
     if buf.capacity() == 0 || buf.capacity() > 64 << 10 {
         return;
     }
-    POOL.with(|pool| {
-        let mut pool = pool.borrow_mut();
+    POOL.with_borrow_mut(|pool| {
         if pool.len() < POOL_MAX {
             pool.push(buf);
         }
