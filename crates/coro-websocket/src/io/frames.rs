@@ -15,13 +15,13 @@ use std::task::{ready, Context, Poll};
 use std::collections::VecDeque;
 use std::io::IoSlice;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures_core::Stream;
 use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::Error;
-use crate::proto::{encode_frame, FrameDecoder, FrameHeader, Message};
+use crate::proto::{encode_frame, FrameDecoder, FrameHeader, Message, READ_AHEAD};
 
 /// Bytes asked of the socket per read while a frame is incomplete.
 const READ_CHUNK: usize = 16 << 10;
@@ -104,12 +104,23 @@ impl<R: AsyncRead + Unpin> Stream for FrameReader<R> {
                     Some(Err(Error::AbnormalClosure))
                 });
             }
+            // Inside a frame, read its rest and at most a little of the next frame: one read
+            // per large frame, and what spills into the next is little to move when that
+            // frame's own room is made. Between frames, read what fits.
+            // (The decoder has made room for the rest of the frame and `READ_AHEAD` more.)
+            let missing = this.decoder.missing(this.buf.len());
+            let want = if missing > 0 {
+                missing + READ_AHEAD
+            } else {
+                READ_CHUNK
+            };
             if this.buf.capacity() == 0 {
-                this.buf = take_buf(READ_CHUNK);
+                this.buf = take_buf(want);
             } else if this.buf.capacity() - this.buf.len() < READ_CHUNK / 4 {
                 this.buf.reserve(READ_CHUNK);
             }
-            match tokio_util::io::poll_read_buf(Pin::new(&mut this.io), cx, &mut this.buf) {
+            let limited = &mut (&mut this.buf).limit(want);
+            match tokio_util::io::poll_read_buf(Pin::new(&mut this.io), cx, limited) {
                 Poll::Ready(Ok(0)) => this.eof = true,
                 Poll::Ready(Ok(_)) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e.into()))),

@@ -14,6 +14,9 @@ use super::mask::apply_mask;
 use super::utf8::Utf8Validator;
 use super::{ProtocolError, Role};
 
+/// Room made past the end of an incomplete frame, for the start of the next one.
+pub const READ_AHEAD: usize = 4 << 10;
+
 /// Incremental, validating frame decoder for one direction of one connection.
 ///
 /// ```
@@ -73,6 +76,13 @@ impl FrameDecoder {
     pub fn with_compression(mut self, on: bool) -> FrameDecoder {
         self.compression = on;
         self
+    }
+
+    /// Bytes still missing from the frame being decoded, given `buffered` bytes of it in the
+    /// buffer (0 before a header has been read): how much a reader should make room for.
+    pub fn missing(&self, buffered: usize) -> usize {
+        self.header
+            .map_or(0, |h| (h.len as usize).saturating_sub(buffered))
     }
 
     /// The role this decoder receives for.
@@ -135,8 +145,9 @@ impl FrameDecoder {
         if buf.len() < len {
             // Make room for the rest of this frame at once (bounded by max_frame_size, checked
             // from the header), so a large frame is read without the buffer growing step by step
-            // and copying itself. The pages are only touched as bytes arrive.
-            buf.reserve(len - buf.len());
+            // and copying itself. The pages are only touched as bytes arrive. `READ_AHEAD`
+            // more lets the read that ends this frame also bring the next frame's header.
+            buf.reserve(len - buf.len() + READ_AHEAD);
             return Ok(None);
         }
         self.header = None;

@@ -37,6 +37,10 @@ type FrameStream = Pin<Box<dyn FrameSource>>;
 type FrameSink = Pin<Box<dyn Sink<Message, Error = Error> + Send>>;
 type SendFuture = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
 
+/// Frames at least this large are never corked: they fill a write on their own, and sending
+/// them at once frees their payload, which shares the read buffer the next frame is read into.
+const CORK_MAX: usize = 32 << 10;
+
 /// A stream of incoming frames that can tell whether more input is already buffered.
 ///
 /// While it is, writes made by the application are left in the sink's buffer, to go out in one
@@ -323,10 +327,11 @@ impl Shared {
             !sent.close_transport,
             "only a close frame closes the transport"
         );
+        let large = msg.payload.len() >= CORK_MAX;
         if let Err(e) = sink.as_mut().start_send(msg) {
             return Ok(Err(e));
         }
-        if self.cork() {
+        if !large && self.cork() {
             return Ok(Ok(false));
         }
         match sink.as_mut().poll_flush(cx) {
@@ -339,6 +344,7 @@ impl Shared {
         let mut sink = self.lock_sink().await;
         let sent = self.prepare(&mut msg)?;
         let is_close = msg.opcode == Opcode::Close;
+        let large = msg.payload.len() >= CORK_MAX;
         let result = sink.feed(msg).await;
         if is_close {
             // The reader arms the close timeout on its next poll.
@@ -348,7 +354,7 @@ impl Shared {
         if sent.close_transport {
             return sink.close().await;
         }
-        if !is_close && self.cork() {
+        if !is_close && !large && self.cork() {
             return Ok(());
         }
         self.dirty.store(false, Ordering::SeqCst);
