@@ -112,10 +112,10 @@ impl<R: AsyncRead + Unpin> Stream for FrameReader<R> {
             let want = if missing > 0 {
                 missing + READ_AHEAD
             } else {
-                READ_CHUNK
+                usize::MAX
             };
             if this.buf.capacity() == 0 {
-                this.buf = take_buf(want);
+                this.buf = take_buf(READ_CHUNK);
             } else if this.buf.capacity() - this.buf.len() < READ_CHUNK / 4 {
                 this.buf.reserve(READ_CHUNK);
             }
