@@ -148,11 +148,16 @@ const ZERO_COPY_MIN: usize = 32 << 10;
 
 /// Writes frames to a byte stream, buffering them until flushed.
 ///
-/// Small frames are encoded into one buffer. A large unmasked payload is not copied: its header
-/// is cut off the buffer and both go into `queue`, to be written together with one vectored
-/// write.
+/// Small frames are encoded into one buffer. A large unmasked payload is not copied: sent when
+/// nothing else is waiting, its header stays in `direct` beside it, and both go out in one
+/// vectored write, with no buffer at all; behind other frames, its header is cut off the buffer
+/// and both go into `queue`, to be written together with one vectored write.
 pub(crate) struct FrameWriter<W> {
     io: W,
+    /// A frame waiting alone, header and payload apart. Only ever set when `queue` and `buf`
+    /// are empty; a second frame moves it into `buf` first.
+    /// (Boxed: rare enough, and every connection carries a `FrameWriter`.)
+    direct: Option<Box<Direct>>,
     /// Chunks to write before `buf`, in order.
     queue: VecDeque<Bytes>,
     queued: usize,
@@ -162,10 +167,28 @@ pub(crate) struct FrameWriter<W> {
     mask_source: crate::codec::MaskSource,
 }
 
+/// An unmasked frame's header (what is left of it to write) and payload.
+struct Direct {
+    head: [u8; 14],
+    head_len: u8,
+    payload: Bytes,
+}
+
+impl Direct {
+    fn head(&self) -> &[u8] {
+        &self.head[..usize::from(self.head_len)]
+    }
+
+    fn len(&self) -> usize {
+        usize::from(self.head_len) + self.payload.len()
+    }
+}
+
 impl<W> FrameWriter<W> {
     pub(crate) fn new(io: W, limit: usize, mask_source: crate::codec::MaskSource) -> Self {
         FrameWriter {
             io,
+            direct: None,
             queue: VecDeque::new(),
             queued: 0,
             buf: BytesMut::new(),
@@ -173,10 +196,48 @@ impl<W> FrameWriter<W> {
             mask_source,
         }
     }
+
+    /// Moves a waiting direct frame into `queue`, uncopied, before another frame is queued
+    /// behind it.
+    fn absorb_direct(&mut self) {
+        if let Some(d) = self.direct.take() {
+            self.buf.extend_from_slice(d.head());
+            self.push_zero_copy(d.payload);
+        }
+    }
+
+    /// Queues all of `buf` (frames already encoded, then the header just encoded for
+    /// `payload`), then `payload` itself.
+    fn push_zero_copy(&mut self, payload: Bytes) {
+        let head = self.buf.split().freeze();
+        self.queued += head.len() + payload.len();
+        self.queue.push_back(head);
+        self.queue.push_back(payload);
+    }
 }
 
 impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        while let Some(d) = self.direct.as_mut() {
+            let slices = [IoSlice::new(d.head()), IoSlice::new(&d.payload)];
+            let n = ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices))?;
+            if n == 0 {
+                return Poll::Ready(Err(
+                    std::io::Error::from(std::io::ErrorKind::WriteZero).into()
+                ));
+            }
+            let head_len = usize::from(d.head_len);
+            if n < head_len {
+                d.head.copy_within(n..head_len, 0);
+                d.head_len -= n as u8;
+                continue;
+            }
+            d.head_len = 0;
+            d.payload.advance(n - head_len);
+            if d.payload.is_empty() {
+                self.direct = None;
+            }
+        }
         while !self.queue.is_empty() {
             let mut slices = [IoSlice::new(&[]); 8];
             let mut count = 0;
@@ -227,20 +288,36 @@ impl<W: AsyncWrite + Unpin> Sink<Message> for FrameWriter<W> {
     type Error = Error;
 
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if self.buf.len() + self.queued >= self.limit {
+        let direct = self.direct.as_ref().map_or(0, |d| d.len());
+        if direct + self.buf.len() + self.queued >= self.limit {
             ready!(self.poll_write_out(cx))?;
         }
         Poll::Ready(Ok(()))
     }
 
     fn start_send(mut self: Pin<&mut Self>, msg: Message) -> Result<(), Error> {
+        let this = &mut *self;
+        // (Small frames are copied into `buf` even when alone: one plain write of a buffer costs
+        // the kernel less than a vectored write of two small pieces.)
+        if !msg.mask
+            && msg.payload.len() >= ZERO_COPY_MIN
+            && this.direct.is_none()
+            && this.queue.is_empty()
+            && this.buf.is_empty()
+        {
+            let mut head = [0; 14];
+            let head_len = FrameHeader::of(&msg, None).write_to(&mut head) as u8;
+            this.direct = Some(Box::new(Direct {
+                head,
+                head_len,
+                payload: msg.payload,
+            }));
+            return Ok(());
+        }
+        this.absorb_direct();
         if !msg.mask && msg.payload.len() >= ZERO_COPY_MIN {
-            let this = &mut *self;
             FrameHeader::of(&msg, None).encode(&mut this.buf);
-            let head = this.buf.split().freeze();
-            this.queued += head.len() + msg.payload.len();
-            this.queue.push_back(head);
-            this.queue.push_back(msg.payload);
+            this.push_zero_copy(msg.payload);
             return Ok(());
         }
         if self.buf.capacity() == 0 {
@@ -302,5 +379,39 @@ mod tests {
             (writer.queued, writer.queue.len(), writer.buf.len()),
             (0, 0, 0)
         );
+    }
+
+    // A large frame sent alone goes out from `direct` (header and payload apart), through a
+    // pipe that takes a few bytes at a time, also when another frame is queued behind it
+    // before it is out.
+    #[tokio::test]
+    async fn direct_frames_survive_partial_writes_and_frames_queued_behind_them() {
+        let (a, b) = tokio::io::duplex(7);
+        let mut writer = FrameWriter::new(a, 64 << 10, crate::codec::random_mask);
+        let decoder = FrameDecoder::new(Role::Client, 1 << 20, 1 << 20);
+        let mut reader = FrameReader::new(b, decoder, BytesMut::new());
+        let big = |n: usize, fill: u8| Message::binary(vec![fill; n]);
+        // Flushed after each group: a lone large frame, a large one with a small one behind,
+        // and a large one with another large one behind.
+        let groups = vec![
+            vec![big(ZERO_COPY_MIN, 1)],
+            vec![big(40_000, 2), Message::text("behind")],
+            vec![big(70_000, 3), big(ZERO_COPY_MIN + 1, 4)],
+        ];
+        let expected: Vec<Message> = groups.iter().flatten().cloned().collect();
+        let send = tokio::spawn(async move {
+            for group in groups {
+                for m in group {
+                    writer.feed(m).await.unwrap();
+                }
+                writer.flush().await.unwrap();
+                assert!(writer.direct.is_none());
+            }
+        });
+        for want in expected {
+            let got = reader.next().await.unwrap().unwrap();
+            assert_eq!((got.opcode, &got.payload), (want.opcode, &want.payload));
+        }
+        send.await.unwrap();
     }
 }

@@ -298,6 +298,12 @@ impl FrameHeader {
     pub fn encode(&self, dst: &mut BytesMut) {
         // Laid out on the stack, then appended in one call (one capacity check, one copy).
         let mut head = [0u8; 14];
+        let n = self.write_to(&mut head);
+        dst.extend_from_slice(&head[..n]);
+    }
+
+    /// Writes this header's wire form (2 to 14 bytes) at the start of `head`; returns its length.
+    pub fn write_to(&self, head: &mut [u8; 14]) -> usize {
         head[0] = (u8::from(self.fin) << 7) | ((self.rsv & 7) << 4) | (self.opcode & 0x0f);
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
         let mut n = if self.len < 126 {
@@ -316,7 +322,7 @@ impl FrameHeader {
             head[n..n + 4].copy_from_slice(&key);
             n += 4;
         }
-        dst.extend_from_slice(&head[..n]);
+        n
     }
 }
 
