@@ -158,9 +158,9 @@ pub(crate) struct FrameWriter<W> {
     /// are empty; a second frame moves it into `buf` first.
     /// (Boxed: rare enough, and every connection carries a `FrameWriter`.)
     direct: Option<Box<Direct>>,
-    /// Chunks to write before `buf`, in order.
+    /// Chunks to write before `buf`, in order. (Their total is summed when needed rather than
+    /// kept: a field fewer in every connection's writer.)
     queue: VecDeque<Bytes>,
-    queued: usize,
     buf: BytesMut,
     /// Past this many buffered bytes, `poll_ready` writes them out first (backpressure).
     limit: usize,
@@ -190,7 +190,6 @@ impl<W> FrameWriter<W> {
             io,
             direct: None,
             queue: VecDeque::new(),
-            queued: 0,
             buf: BytesMut::new(),
             limit,
             mask_source,
@@ -210,7 +209,6 @@ impl<W> FrameWriter<W> {
     /// `payload`), then `payload` itself.
     fn push_zero_copy(&mut self, payload: Bytes) {
         let head = self.buf.split().freeze();
-        self.queued += head.len() + payload.len();
         self.queue.push_back(head);
         self.queue.push_back(payload);
     }
@@ -262,7 +260,6 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
                 };
                 let step = n.min(front.len());
                 front.advance(step);
-                self.queued -= step;
                 n -= step;
                 if front.is_empty() {
                     self.queue.pop_front();
@@ -289,7 +286,8 @@ impl<W: AsyncWrite + Unpin> Sink<Message> for FrameWriter<W> {
 
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let direct = self.direct.as_ref().map_or(0, |d| d.len());
-        if direct + self.buf.len() + self.queued >= self.limit {
+        let queued: usize = self.queue.iter().map(Bytes::len).sum();
+        if direct + self.buf.len() + queued >= self.limit {
             ready!(self.poll_write_out(cx))?;
         }
         Poll::Ready(Ok(()))
@@ -375,10 +373,7 @@ mod tests {
             assert_eq!((got.opcode, &got.payload), (want.opcode, &want.payload));
         }
         let writer = send.await.unwrap();
-        assert_eq!(
-            (writer.queued, writer.queue.len(), writer.buf.len()),
-            (0, 0, 0)
-        );
+        assert_eq!((writer.queue.len(), writer.buf.len()), (0, 0));
     }
 
     // A large frame sent alone goes out from `direct` (header and payload apart), through a
