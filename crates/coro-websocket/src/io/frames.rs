@@ -39,8 +39,10 @@ thread_local! {
 /// An empty buffer with room for at least `min` bytes: a pooled one when one is free again.
 fn take_buf(min: usize) -> BytesMut {
     if let Some(mut buf) = POOL.with_borrow_mut(Vec::pop) {
-        // Succeeds only when no payload split off the buffer is still alive; otherwise the
-        // buffer is dropped here (the payload keeps its bytes) and a new one allocated.
+        // Free at once when the room left past the buffer's start is enough (that room is this
+        // handle's alone, whatever payloads were split off before it). Otherwise it succeeds
+        // only when no such payload is still alive, and the buffer is dropped here (the payloads
+        // keep their bytes) for a new one.
         if buf.try_reclaim(min) {
             return buf;
         }
@@ -93,8 +95,11 @@ impl<R: AsyncRead + Unpin> Stream for FrameReader<R> {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         loop {
-            if let Some(frame) = this.decoder.decode(&mut this.buf)? {
-                return Poll::Ready(Some(Ok(frame)));
+            // (Nothing buffered decodes to nothing: skip straight to reading.)
+            if !this.buf.is_empty() {
+                if let Some(frame) = this.decoder.decode(&mut this.buf)? {
+                    return Poll::Ready(Some(Ok(frame)));
+                }
             }
             if this.eof {
                 // Bytes left over at EOF are a frame cut short: the peer vanished mid-frame.
@@ -115,7 +120,9 @@ impl<R: AsyncRead + Unpin> Stream for FrameReader<R> {
                 usize::MAX
             };
             if this.buf.capacity() == 0 {
-                this.buf = take_buf(READ_CHUNK);
+                // A pooled buffer with a quarter chunk of room left is taken as it is: making the
+                // whole of it free again (`try_reclaim`) is left until its room runs short.
+                this.buf = take_buf(READ_CHUNK / 4);
             } else if this.buf.capacity() - this.buf.len() < READ_CHUNK / 4 {
                 this.buf.reserve(READ_CHUNK);
             }
@@ -272,6 +279,12 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
                 return Poll::Ready(Err(
                     std::io::Error::from(std::io::ErrorKind::WriteZero).into()
                 ));
+            }
+            if n == self.buf.len() {
+                // All out: `clear` keeps the buffer's start where it is, so that the next
+                // user takes it from the pool without reclaiming anything.
+                self.buf.clear();
+                break;
             }
             self.buf.advance(n);
         }
