@@ -50,11 +50,16 @@ fn take_buf(min: usize) -> BytesMut {
     BytesMut::with_capacity(min.max(READ_CHUNK))
 }
 
+/// The largest buffer the pool keeps.
+const POOL_BUF_MAX: usize = 64 << 10;
+
 /// Hands an empty buffer back to the pool, or frees it (large ones always: memory is bounded
-/// by `POOL_MAX` × 64 KiB per thread).
+/// by `POOL_MAX` × `POOL_BUF_MAX` per thread). The caller must not give a buffer whose
+/// allocation may be larger than its `capacity()` says (a read buffer that held a large frame:
+/// its empty tail would pin the whole allocation); it drops such a buffer instead.
 fn give_buf(buf: BytesMut) {
     debug_assert!(buf.is_empty());
-    if buf.capacity() == 0 || buf.capacity() > 64 << 10 {
+    if buf.capacity() == 0 || buf.capacity() > POOL_BUF_MAX {
         return;
     }
     POOL.with_borrow_mut(|pool| {
@@ -70,6 +75,9 @@ pub(crate) struct FrameReader<R> {
     buf: BytesMut,
     decoder: FrameDecoder,
     eof: bool,
+    /// The buffer was made room in for a frame larger than the pool keeps: it is freed, not
+    /// pooled, when it runs empty.
+    large: bool,
 }
 
 impl<R> FrameReader<R> {
@@ -85,6 +93,7 @@ impl<R> FrameReader<R> {
             buf,
             decoder,
             eof: false,
+            large: false,
         }
     }
 }
@@ -114,6 +123,7 @@ impl<R: AsyncRead + Unpin> Stream for FrameReader<R> {
             // frame's own room is made. Between frames, read what fits.
             // (The decoder has made room for the rest of the frame and `READ_AHEAD` more.)
             let missing = this.decoder.missing(this.buf.len());
+            this.large |= missing + READ_AHEAD > POOL_BUF_MAX;
             let want = if missing > 0 {
                 missing + READ_AHEAD
             } else {
@@ -134,7 +144,12 @@ impl<R: AsyncRead + Unpin> Stream for FrameReader<R> {
                 Poll::Pending => {
                     if this.buf.is_empty() {
                         // Idle: hold no buffer while waiting.
-                        give_buf(std::mem::take(&mut this.buf));
+                        let buf = std::mem::take(&mut this.buf);
+                        if std::mem::take(&mut this.large) {
+                            drop(buf);
+                        } else {
+                            give_buf(buf);
+                        }
                     }
                     return Poll::Pending;
                 }
