@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use bytes::Bytes;
 use clap::Args;
 use coro_websocket::{
@@ -86,16 +86,7 @@ fn options(args: &ConnectArgs) -> Result<Options> {
         if !options.tls.is_on() {
             bail!("--ca and --insecure need a wss:// URL");
         }
-        let mut tls = TlsConfig::new();
-        if let Some(path) = &args.ca {
-            let pem =
-                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-            tls = tls.add_root_pem(&pem)?;
-        }
-        if args.insecure {
-            tls = tls.dangerous_accept_invalid_certs(true);
-        }
-        options.tls = Tls::Config(tls);
+        options.tls = Tls::Config(crate::tls::settings(args.ca.as_deref(), args.insecure)?);
     }
     if let Some(path) = &args.unix {
         // The URL's host still names the server for Host and TLS; the socket is the transport.

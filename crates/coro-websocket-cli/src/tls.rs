@@ -1,14 +1,13 @@
-//! TLS material for the CLI: server configurations from PEM files, the `bench` client's
-//! configuration, and generated demo certificates. The library's own client TLS is not used here:
-//! `bench` drives raw streams and needs a bare rustls `ClientConfig`.
+//! TLS material for the CLI: server configurations from PEM files, the client settings behind
+//! `--ca`/`--insecure`, and generated demo certificates.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
-use rustls_pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use coro_websocket::TlsConfig;
+use rustls::ServerConfig;
+use rustls_pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer, ServerName};
 
 /// A rustls server configuration from a PEM certificate chain and a PEM private key.
 pub fn server_config_from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<ServerConfig>> {
@@ -59,39 +58,19 @@ pub fn generate_demo_certs() -> Result<DemoCerts> {
     })
 }
 
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// A rustls client configuration: trusting the PEM CA certificates in `ca_pem` if given, else the
-/// Mozilla roots (`webpki-roots`), as `connect` does; or, with `insecure`, any certificate.
+/// The `--ca FILE` and `--insecure` flags of `connect` and `bench` as the library's TLS
+/// settings: trust the PEM CA certificates in FILE if given, else the Mozilla roots; or, with
+/// `insecure`, any certificate.
 ///
 /// # Errors
-/// An unreadable or empty CA PEM, or a CA certificate rustls refuses.
-pub fn client_config(ca_pem: Option<&[u8]>, insecure: bool) -> Result<Arc<ClientConfig>> {
-    let builder =
-        ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
-    let builder = if insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider())))
-    } else {
-        let mut roots = RootCertStore::empty();
-        match ca_pem {
-            Some(pem) => {
-                let certs = CertificateDer::pem_slice_iter(pem)
-                    .collect::<Result<Vec<_>, _>>()
-                    .context("reading the CA PEM")?;
-                anyhow::ensure!(!certs.is_empty(), "no certificate found in the CA PEM");
-                for cert in certs {
-                    roots.add(cert).context("unusable CA certificate")?;
-                }
-            }
-            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-        }
-        builder.with_root_certificates(roots)
-    };
-    Ok(Arc::new(builder.with_no_client_auth()))
+/// An unreadable CA file, or one that holds no usable certificate.
+pub fn settings(ca: Option<&Path>, insecure: bool) -> Result<TlsConfig> {
+    let mut tls = TlsConfig::new();
+    if let Some(path) = ca {
+        let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        tls = tls.add_root_pem(&pem)?;
+    }
+    Ok(tls.dangerous_accept_invalid_certs(insecure))
 }
 
 /// The name a client sends in SNI and verifies: `host` as a DNS name or an IP address.
@@ -101,45 +80,4 @@ pub fn client_config(ca_pem: Option<&[u8]>, insecure: bool) -> Result<Arc<Client
 pub fn server_name(host: &str) -> Result<ServerName<'static>> {
     ServerName::try_from(host.to_owned())
         .with_context(|| format!("{host:?} is not a valid TLS server name"))
-}
-
-/// `--insecure`: checks the handshake signatures, trusts any certificate chain.
-#[derive(Debug)]
-struct AcceptAnyCert(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAnyCert {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algorithms = &self.0.signature_verification_algorithms;
-        rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algorithms = &self.0.signature_verification_algorithms;
-        rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }

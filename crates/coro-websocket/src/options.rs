@@ -307,6 +307,22 @@ impl TlsConfig {
         self.rustls = Some(config);
         self
     }
+
+    /// The rustls client configuration these settings make: what [`connect`](crate::connect)
+    /// uses, for a TLS stream of your own (e.g. under [`wrap_io`](crate::wrap_io)).
+    ///
+    /// ```
+    /// use coro_websocket::TlsConfig;
+    /// let config = TlsConfig::new().with_webpki_roots().client_config()?;
+    /// assert!(config.alpn_protocols.is_empty());
+    /// # Ok::<(), coro_websocket::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::TlsConfig`] if rustls refuses a root or the client certificate.
+    pub fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, Error> {
+        crate::io::tls::custom_config(self)
+    }
 }
 
 /// A keep-alive frame sent every `interval`: the seed's `heartbeat` option.

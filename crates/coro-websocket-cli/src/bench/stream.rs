@@ -85,13 +85,7 @@ impl Transport {
             }
             return Ok(Transport { addr, tls: None });
         }
-        let pem = match ca {
-            Some(path) => Some(
-                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
-            ),
-            None => None,
-        };
-        let config = crate::tls::client_config(pem.as_deref(), insecure)?;
+        let config = crate::tls::settings(ca, insecure)?.client_config()?;
         let name = crate::tls::server_name(&url.host)?;
         Ok(Transport {
             addr,

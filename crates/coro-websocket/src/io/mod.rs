@@ -5,7 +5,7 @@
 mod frames;
 mod proxy;
 mod redirect;
-mod tls;
+pub(crate) mod tls;
 
 pub use proxy::{env_proxy, no_proxy_matches, Proxy, ProxyError};
 

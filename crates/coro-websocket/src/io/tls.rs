@@ -45,7 +45,7 @@ pub(crate) fn client_config(tls: &Tls) -> Result<Arc<ClientConfig>, Error> {
     }
 }
 
-fn custom_config(c: &TlsConfig) -> Result<Arc<ClientConfig>, Error> {
+pub(crate) fn custom_config(c: &TlsConfig) -> Result<Arc<ClientConfig>, Error> {
     if let Some(config) = &c.rustls {
         return Ok(config.clone());
     }
