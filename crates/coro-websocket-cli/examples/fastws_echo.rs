@@ -6,11 +6,9 @@
 //! `cargo run --release -p coro-websocket-cli --example fastws_echo -- 127.0.0.1:0
 //! [--tls-cert CERT.pem --tls-key KEY.pem]`
 
+#[macro_use]
 #[path = "support/echo_args.rs"]
 mod echo_args;
-
-use std::error::Error;
-use std::io::Write;
 
 use fastwebsockets::{upgrade, FragmentCollector, OpCode, WebSocketError};
 use http_body_util::Empty;
@@ -19,8 +17,6 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsAcceptor;
 
 async fn echo(upgraded: upgrade::UpgradeFut) -> Result<(), WebSocketError> {
     let mut ws = FragmentCollector::new(upgraded.await?);
@@ -55,44 +51,4 @@ where
         .await;
 }
 
-async fn serve(stream: TcpStream, tls: Option<TlsAcceptor>) {
-    let _ = stream.set_nodelay(true);
-    match tls {
-        None => http(stream).await,
-        Some(acceptor) => {
-            if let Ok(stream) = acceptor.accept(stream).await {
-                http(stream).await;
-            }
-        }
-    }
-}
-
-fn main() {
-    if let Err(e) = run() {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
-}
-
-fn run() -> Result<(), Box<dyn Error>> {
-    let args = echo_args::parse("127.0.0.1:9003")?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let listener = TcpListener::bind(&args.addr).await?;
-        let mut out = std::io::stdout().lock();
-        writeln!(
-            out,
-            "listening on {}://{}",
-            args.scheme(),
-            listener.local_addr()?
-        )?;
-        out.flush()?;
-        drop(out);
-        loop {
-            let (stream, _) = listener.accept().await?;
-            tokio::spawn(serve(stream, args.tls.clone()));
-        }
-    })
-}
+echo_server_main!("127.0.0.1:9003", http);

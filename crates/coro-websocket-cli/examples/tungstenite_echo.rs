@@ -6,16 +6,12 @@
 //! `cargo run --release -p coro-websocket-cli --example tungstenite_echo -- 127.0.0.1:0
 //! [--tls-cert CERT.pem --tls-key KEY.pem]`
 
+#[macro_use]
 #[path = "support/echo_args.rs"]
 mod echo_args;
 
-use std::error::Error;
-use std::io::Write;
-
 use futures_util::{future, StreamExt, TryStreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsAcceptor;
 
 async fn echo<S>(stream: S)
 where
@@ -31,44 +27,4 @@ where
         .await;
 }
 
-async fn serve(stream: TcpStream, tls: Option<TlsAcceptor>) {
-    let _ = stream.set_nodelay(true);
-    match tls {
-        None => echo(stream).await,
-        Some(acceptor) => {
-            if let Ok(stream) = acceptor.accept(stream).await {
-                echo(stream).await;
-            }
-        }
-    }
-}
-
-fn main() {
-    if let Err(e) = run() {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
-}
-
-fn run() -> Result<(), Box<dyn Error>> {
-    let args = echo_args::parse("127.0.0.1:9002")?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let listener = TcpListener::bind(&args.addr).await?;
-        let mut out = std::io::stdout().lock();
-        writeln!(
-            out,
-            "listening on {}://{}",
-            args.scheme(),
-            listener.local_addr()?
-        )?;
-        out.flush()?;
-        drop(out);
-        loop {
-            let (stream, _) = listener.accept().await?;
-            tokio::spawn(serve(stream, args.tls.clone()));
-        }
-    })
-}
+echo_server_main!("127.0.0.1:9002", echo);

@@ -3,7 +3,8 @@
 //! acceptor for wss://, configured as `coro-websocket serve --tls-cert` is (rustls with ring, safe
 //! default protocol versions), so TLS costs the same in every server.
 //!
-//! Not an example of its own: each server includes it with `#[path]`.
+//! Not an example of its own: each server includes it with `#[path]` and `#[macro_use]`, and
+//! gets its `main` from [`echo_server_main!`].
 
 use std::error::Error;
 use std::sync::Arc;
@@ -70,4 +71,54 @@ fn acceptor(cert: &str, key: &str) -> Result<TlsAcceptor, Box<dyn Error>> {
     .with_no_client_auth()
     .with_single_cert(chain, key)?;
     Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// The `main` of a peer echo server: parse the command line, listen, print the
+/// `listening on ws[s]://ADDR` line, and hand every connection (TCP with Nagle off, or TLS over
+/// it) to `$handle` in its own task, on a current-thread runtime. A macro so that each server's
+/// handler stays generic over its stream: no boxed I/O in the measured path.
+macro_rules! echo_server_main {
+    ($default_addr:expr, $handle:ident) => {
+        fn main() {
+            if let Err(e) = run() {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+        }
+
+        fn run() -> Result<(), Box<dyn std::error::Error>> {
+            use std::io::Write;
+            let args = echo_args::parse($default_addr)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let listener = tokio::net::TcpListener::bind(&args.addr).await?;
+                let mut out = std::io::stdout().lock();
+                writeln!(
+                    out,
+                    "listening on {}://{}",
+                    args.scheme(),
+                    listener.local_addr()?
+                )?;
+                out.flush()?;
+                drop(out);
+                loop {
+                    let (stream, _) = listener.accept().await?;
+                    let _ = stream.set_nodelay(true);
+                    let tls = args.tls.clone();
+                    tokio::spawn(async move {
+                        match tls {
+                            None => $handle(stream).await,
+                            Some(acceptor) => {
+                                if let Ok(stream) = acceptor.accept(stream).await {
+                                    $handle(stream).await;
+                                }
+                            }
+                        }
+                    });
+                }
+            })
+        }
+    };
 }
