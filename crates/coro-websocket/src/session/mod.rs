@@ -301,8 +301,9 @@ impl Shared {
     }
 
     /// Sends a data frame without waiting, when nothing has to wait: the sink is free and has
-    /// room. Returns the message back when the caller must take the general path, or
-    /// `Some(flush)` with whether a flush is still owed.
+    /// room. `Err` gives the message back when the caller must take the general path (a close
+    /// frame, a busy sink, a full buffer); `Ok(Ok(owed))` says whether a flush is still owed
+    /// (the frame is in the buffer and the socket would not take it all yet).
     fn try_send_now(
         &self,
         cx: &mut Context<'_>,
