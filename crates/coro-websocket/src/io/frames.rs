@@ -51,12 +51,13 @@ fn take_buf(min: usize) -> BytesMut {
 }
 
 /// The largest buffer the pool keeps.
-const POOL_BUF_MAX: usize = 64 << 10;
+const POOL_BUF_MAX: usize = 256 << 10;
 
 /// Hands an empty buffer back to the pool, or frees it (large ones always: memory is bounded
-/// by `POOL_MAX` × `POOL_BUF_MAX` per thread). The caller must not give a buffer whose
-/// allocation may be larger than its `capacity()` says (a read buffer that held a large frame:
-/// its empty tail would pin the whole allocation); it drops such a buffer instead.
+/// by `POOL_MAX` × `POOL_BUF_MAX` = 4 MiB per thread). The caller must not give a buffer whose
+/// allocation may be larger than `POOL_BUF_MAX` while its `capacity()` says less (a read buffer
+/// that held a large frame: its empty tail would pin the whole allocation); it drops such a
+/// buffer instead.
 fn give_buf(buf: BytesMut) {
     debug_assert!(buf.is_empty());
     if buf.capacity() == 0 || buf.capacity() > POOL_BUF_MAX {
@@ -75,9 +76,10 @@ pub(crate) struct FrameReader<R> {
     buf: BytesMut,
     decoder: FrameDecoder,
     eof: bool,
-    /// The buffer was made room in for a frame larger than the pool keeps: it is freed, not
-    /// pooled, when it runs empty.
-    large: bool,
+    /// The most room the buffer has been seen to have since it was taken: about its
+    /// allocation's size (reserving may have doubled it), so that one that held a frame larger
+    /// than the pool keeps is freed, not pooled, when it runs empty.
+    seen: usize,
 }
 
 impl<R> FrameReader<R> {
@@ -93,7 +95,7 @@ impl<R> FrameReader<R> {
             buf,
             decoder,
             eof: false,
-            large: false,
+            seen: 0,
         }
     }
 }
@@ -123,7 +125,6 @@ impl<R: AsyncRead + Unpin> Stream for FrameReader<R> {
             // frame's own room is made. Between frames, read what fits.
             // (The decoder has made room for the rest of the frame and `READ_AHEAD` more.)
             let missing = this.decoder.missing(this.buf.len());
-            this.large |= missing + READ_AHEAD > POOL_BUF_MAX;
             let want = if missing > 0 {
                 missing + READ_AHEAD
             } else {
@@ -136,6 +137,7 @@ impl<R: AsyncRead + Unpin> Stream for FrameReader<R> {
             } else if this.buf.capacity() - this.buf.len() < READ_CHUNK / 4 {
                 this.buf.reserve(READ_CHUNK);
             }
+            this.seen = this.seen.max(this.buf.capacity());
             let limited = &mut (&mut this.buf).limit(want);
             match tokio_util::io::poll_read_buf(Pin::new(&mut this.io), cx, limited) {
                 Poll::Ready(Ok(0)) => this.eof = true,
@@ -144,10 +146,17 @@ impl<R: AsyncRead + Unpin> Stream for FrameReader<R> {
                 Poll::Pending => {
                     if this.buf.is_empty() {
                         // Idle: hold no buffer while waiting.
-                        let buf = std::mem::take(&mut this.buf);
-                        if std::mem::take(&mut this.large) {
+                        let mut buf = std::mem::take(&mut this.buf);
+                        let seen = std::mem::take(&mut this.seen);
+                        if seen.saturating_mul(2) > POOL_BUF_MAX {
                             drop(buf);
                         } else {
+                            if seen > READ_CHUNK {
+                                // A large frame's buffer: make all its room free again now (it
+                                // is, once no payload split off it is alive), so that the next
+                                // read can take a whole large frame at once.
+                                let _ = buf.try_reclaim(seen);
+                            }
                             give_buf(buf);
                         }
                     }
