@@ -186,7 +186,7 @@ const ZERO_COPY_MIN: usize = 32 << 10;
 pub(crate) struct FrameWriter<W> {
     io: W,
     /// A frame waiting alone, header and payload apart. Only ever set when `queue` and `buf`
-    /// are empty; a second frame moves it into `buf` first.
+    /// are empty; a second frame moves it into `queue` first.
     /// (Boxed: rare enough, and every connection carries a `FrameWriter`.)
     direct: Option<Box<Direct>>,
     /// Chunks to write before `buf`, in order. (Their total is summed when needed rather than
