@@ -5,7 +5,8 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_coro-websocket");
+mod common;
+use common::{outcome, spawn_connect, BIN};
 
 /// A running `serve`, killed (by its own PID) when dropped.
 struct Server {
@@ -57,26 +58,14 @@ impl Drop for Server {
 
 /// Runs `connect` with `input` on stdin; returns (exit code, stdout, stderr).
 fn run_connect(args: &[&str], input: &str) -> (i32, String, String) {
-    let mut child = Command::new(BIN)
-        .arg("connect")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn connect");
+    let mut child = spawn_connect(args);
     child
         .stdin
         .take()
         .unwrap()
         .write_all(input.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    outcome(child.wait_with_output().unwrap())
 }
 
 #[test]
@@ -295,11 +284,7 @@ fn run_bench(args: &[&str]) -> (i32, String, String) {
         .stdin(Stdio::null())
         .output()
         .expect("spawn bench");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    outcome(out)
 }
 
 /// The number after `"key":` in bench's one-line JSON.

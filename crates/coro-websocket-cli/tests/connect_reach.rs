@@ -3,48 +3,15 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_coro-websocket");
-
-/// Reads an HTTP head byte by byte.
-fn read_head(s: &mut TcpStream) -> String {
-    let mut head = Vec::new();
-    let mut b = [0u8];
-    while !head.ends_with(b"\r\n\r\n") {
-        if s.read(&mut b).unwrap() == 0 {
-            break;
-        }
-        head.push(b[0]);
-    }
-    String::from_utf8_lossy(&head).into_owned()
-}
+mod common;
+use common::{frame, outcome, read_head, spawn_connect, switching, websocket_key};
 
 /// Answers the upgrade in `head` by hand.
 fn upgrade(s: &mut TcpStream, head: &str) {
-    let key = head
-        .lines()
-        .find_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            n.eq_ignore_ascii_case("sec-websocket-key")
-                .then(|| v.trim())
-        })
-        .unwrap();
-    write!(
-        s,
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Accept: {}\r\n\r\n",
-        coro_websocket::handshake::accept_key(key)
-    )
-    .unwrap();
-}
-
-/// An unmasked server text frame.
-fn text(payload: &str) -> Vec<u8> {
-    let mut f = vec![0x81, payload.len() as u8];
-    f.extend_from_slice(payload.as_bytes());
-    f
+    let key = websocket_key(head).unwrap();
+    s.write_all(&switching(key, "")).unwrap();
 }
 
 /// A server whose connection `i` sends "hello i"; the first is then dropped without a close
@@ -55,9 +22,10 @@ fn dropping_server() -> SocketAddr {
     std::thread::spawn(move || {
         for (i, tcp) in l.incoming().enumerate() {
             let mut tcp = tcp.unwrap();
-            let head = read_head(&mut tcp);
+            let head = read_head(&mut tcp).unwrap_or_default();
             upgrade(&mut tcp, &head);
-            tcp.write_all(&text(&format!("hello {i}"))).unwrap();
+            tcp.write_all(&frame(0x1, None, format!("hello {i}").as_bytes()))
+                .unwrap();
             if i == 0 {
                 drop(tcp);
                 continue;
@@ -74,23 +42,12 @@ fn dropping_server() -> SocketAddr {
 }
 
 fn connect(args: &[&str]) -> (i32, String, String) {
-    let mut child = Command::new(BIN)
-        .arg("connect")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_connect(args);
     // stdin stays open (EOF would close the session): the session ends from the server's side.
     let stdin = child.stdin.take();
     let out = child.wait_with_output().unwrap();
     drop(stdin);
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    outcome(out)
 }
 
 #[test]
@@ -120,7 +77,7 @@ fn connect_proxy() -> (SocketAddr, std::sync::mpsc::Receiver<String>) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let (mut client, _) = l.accept().unwrap();
-        let head = read_head(&mut client);
+        let head = read_head(&mut client).unwrap_or_default();
         let target = head.split(' ').nth(1).unwrap().to_owned();
         tx.send(head.lines().next().unwrap().to_owned()).unwrap();
         let upstream = TcpStream::connect(&target).unwrap();

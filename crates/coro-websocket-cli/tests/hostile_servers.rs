@@ -7,14 +7,12 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use coro_websocket::handshake::accept_key;
-
-const BIN: &str = env!("CARGO_BIN_EXE_coro-websocket");
+mod common;
+use common::{frame, read_head, spawn_connect, switching, websocket_key};
 
 /// How long the client may take to exit; only a failing test waits this long.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -30,52 +28,15 @@ fn hostile_server<T: Send + 'static>(
     thread::spawn(move || {
         let (mut tcp, _) = listener.accept().unwrap();
         tcp.set_read_timeout(Some(PATIENCE)).unwrap();
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            match tcp.read(&mut byte) {
-                Ok(1) => head.push(byte[0]),
-                _ => return,
-            }
-        }
-        let head = String::from_utf8_lossy(&head).into_owned();
-        let key = head
-            .lines()
-            .find_map(|l| {
-                let (n, v) = l.split_once(':')?;
-                n.trim()
-                    .eq_ignore_ascii_case("sec-websocket-key")
-                    .then(|| v.trim().to_owned())
-            })
-            .expect("the request has a key");
+        let Some(head) = read_head(&mut tcp) else {
+            return;
+        };
+        let key = websocket_key(&head)
+            .expect("the request has a key")
+            .to_owned();
         let _ = tx.send(act(&mut tcp, &key));
     });
     (format!("ws://{addr}/"), rx)
-}
-
-/// A valid 101 answer for `key`, with `extra` header lines (each ending in CRLF).
-fn switching(key: &str, extra: &str) -> Vec<u8> {
-    format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Accept: {}\r\n{extra}\r\n",
-        accept_key(key)
-    )
-    .into_bytes()
-}
-
-/// An unmasked (server) frame, or a masked one with `mask`.
-fn frame(opcode: u8, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
-    assert!(payload.len() < 126);
-    let mut out = vec![0x80 | opcode, payload.len() as u8];
-    match mask {
-        Some(key) => {
-            out[1] |= 0x80;
-            out.extend_from_slice(&key);
-            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-        }
-        None => out.extend_from_slice(payload),
-    }
-    out
 }
 
 /// Reads client frames until a close frame; returns its status code (None: EOF, a reset, or a
@@ -119,14 +80,7 @@ fn client_close_code(tcp: &mut TcpStream) -> Option<u16> {
 /// by then the outcome is decided, and the close only lets the process exit despite the bug that
 /// [`exits_while_stdin_stays_open_when_the_server_ends_the_session`] shows.
 fn run_connect_interactive(args: &[&str], release_stdin: bool) -> (i32, String, String) {
-    let mut child = Command::new(BIN)
-        .arg("connect")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn connect");
+    let mut child = spawn_connect(args);
     let mut stdin = Some(child.stdin.take().unwrap());
     let mut stdout = child.stdout.take().unwrap();
     let stderr = child.stderr.take().unwrap();
