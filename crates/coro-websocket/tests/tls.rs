@@ -4,62 +4,16 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use common::*;
 use coro_websocket::{connect, Error, Message, Options, Tls, TlsConfig};
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-/// A CA (its PEM) and a server certificate for `localhost` signed by it, with its key.
-struct Pki {
-    ca_pem: String,
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
+fn pki() -> TestPki {
+    test_pki(&["localhost"])
 }
 
-fn pki() -> Pki {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::CrlSign,
-    ];
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "coro-websocket test CA");
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-
-    let leaf_key = KeyPair::generate().unwrap();
-    let mut leaf_params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-    leaf_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "localhost");
-    leaf_params.use_authority_key_identifier_extension = true;
-    leaf_params
-        .extended_key_usages
-        .push(rcgen::ExtendedKeyUsagePurpose::ServerAuth);
-    let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
-    Pki {
-        ca_pem: ca_cert.pem(),
-        chain: vec![leaf.der().clone(), ca_cert.der().clone()],
-        key: PrivatePkcs8KeyDer::from(leaf_key.serialize_der()).into(),
-    }
-}
-
-/// A wss echo server: TLS by tokio-rustls, then `accept()`.
-async fn wss_echo_server(pki: &Pki) -> SocketAddr {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(pki.chain.clone(), pki.key.clone_key())
-        .unwrap();
-    common::wss_echo_server(tokio_rustls::TlsAcceptor::from(Arc::new(config))).await
+async fn wss_echo_server(pki: &TestPki) -> SocketAddr {
+    common::wss_echo_server(pki.acceptor.clone()).await
 }
 
 fn wss(host: &str, addr: SocketAddr, tls: Tls) -> Options {
