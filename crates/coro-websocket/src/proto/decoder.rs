@@ -129,17 +129,8 @@ impl FrameDecoder {
         let available = buf.len().min(len);
         if available > self.processed {
             let text = self.is_text(&header);
-            // Unmask and check block by block, each block checked while still in cache.
-            let mut at = self.processed;
-            for block in buf[self.processed..available].chunks_mut(super::BLOCK) {
-                if let Some(key) = header.mask {
-                    apply_mask(block, key, at);
-                }
-                if text {
-                    self.utf8.feed(block)?;
-                }
-                at += block.len();
-            }
+            let processed = self.processed;
+            self.unmask_and_check(&mut buf[processed..available], header.mask, processed, text)?;
             self.processed = available;
         }
         if buf.len() < len {
@@ -205,26 +196,7 @@ impl FrameDecoder {
             return None;
         }
         let key = masked.then(|| [buf[2], buf[3], buf[4], buf[5]]);
-        buf.advance(head);
-        let payload = &mut buf[..len];
-        if let Some(key) = key {
-            apply_mask(payload, key, 0);
-        }
-        if opcode == Opcode::Text && !super::utf8::is_valid(payload) {
-            return Some(Err(ProtocolError::InvalidUtf8));
-        }
-        self.compressed = false;
-        Some(Ok(Message {
-            fin: true,
-            rsv1: false,
-            rsv2: false,
-            rsv3: false,
-            opcode,
-            mask: masked,
-            len,
-            payload: buf.split_to(len).freeze(),
-            compress: true,
-        }))
+        Some(self.take_whole(buf, head, len, key, opcode))
     }
 
     /// The common case in one pass: a whole, unfragmented, uncompressed data message already in
@@ -245,44 +217,87 @@ impl FrameDecoder {
         if !h.fin || self.compressed || buf.len() - n < len {
             return Ok(None);
         }
-        buf.advance(n);
+        self.take_whole(buf, n, len, h.mask, opcode).map(Some)
+    }
+
+    /// Splits off a whole final data frame of an unfragmented, uncompressed message: `head`
+    /// header bytes, then `len` payload bytes, all in `buf`. The payload is unmasked and text is
+    /// checked as UTF-8 first.
+    #[inline(always)]
+    fn take_whole(
+        &mut self,
+        buf: &mut BytesMut,
+        head: usize,
+        len: usize,
+        key: Option<[u8; 4]>,
+        opcode: Opcode,
+    ) -> Result<Message, ProtocolError> {
+        buf.advance(head);
         let payload = &mut buf[..len];
+        let text = opcode == Opcode::Text;
         if len > super::BLOCK {
-            // Large: the block-wise path (text checked across block boundaries).
-            let mut at = 0;
-            for block in payload.chunks_mut(super::BLOCK) {
-                if let Some(key) = h.mask {
-                    apply_mask(block, key, at);
-                }
-                if opcode == Opcode::Text {
-                    self.utf8.feed(block)?;
-                }
-                at += block.len();
-            }
-            if opcode == Opcode::Text && !self.utf8.is_complete() {
-                return Err(ProtocolError::InvalidUtf8);
-            }
-            self.utf8.reset();
+            self.check_large(payload, key, text)?;
         } else {
-            if let Some(key) = h.mask {
+            if let Some(key) = key {
                 apply_mask(payload, key, 0);
             }
-            if opcode == Opcode::Text && !super::utf8::is_valid(payload) {
+            if text && !super::utf8::is_valid(payload) {
                 return Err(ProtocolError::InvalidUtf8);
             }
         }
         self.message_len = 0;
-        Ok(Some(Message {
+        self.compressed = false;
+        Ok(Message {
             fin: true,
             rsv1: false,
             rsv2: false,
             rsv3: false,
             opcode,
-            mask: h.mask.is_some(),
+            mask: key.is_some(),
             len,
             payload: buf.split_to(len).freeze(),
             compress: true,
-        }))
+        })
+    }
+
+    /// A whole large payload: block by block, text checked across block boundaries. (Kept out of
+    /// line: small frames are the hot path.)
+    #[cold]
+    fn check_large(
+        &mut self,
+        payload: &mut [u8],
+        key: Option<[u8; 4]>,
+        text: bool,
+    ) -> Result<(), ProtocolError> {
+        self.unmask_and_check(payload, key, 0, text)?;
+        if text && !self.utf8.is_complete() {
+            return Err(ProtocolError::InvalidUtf8);
+        }
+        self.utf8.reset();
+        Ok(())
+    }
+
+    /// Unmasks `payload`, which starts `offset` bytes into its frame's payload, and (for text)
+    /// feeds it to the incremental UTF-8 check, block by block so that each block is checked
+    /// while it is still in cache.
+    fn unmask_and_check(
+        &mut self,
+        payload: &mut [u8],
+        key: Option<[u8; 4]>,
+        offset: usize,
+        text: bool,
+    ) -> Result<(), ProtocolError> {
+        let mut at = offset;
+        for block in payload.chunks_mut(super::BLOCK) {
+            if let Some(key) = key {
+                apply_mask(block, key, at);
+            }
+            if text {
+                self.utf8.feed(block)?;
+            }
+            at += block.len();
+        }
+        Ok(())
     }
 
     fn is_text(&self, header: &FrameHeader) -> bool {
