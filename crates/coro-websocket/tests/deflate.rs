@@ -49,6 +49,22 @@ fn compressing_client(addr: SocketAddr, config: Option<DeflateConfig>) -> Option
     }
 }
 
+/// A compressing echo server with `server`'s settings, and a client connected to it offering
+/// `client`'s (`None`: no compression on that side).
+async fn compressed_session(
+    server: Option<DeflateConfig>,
+    client: Option<DeflateConfig>,
+) -> (
+    coro_websocket::Response,
+    coro_websocket::Reader,
+    coro_websocket::Writer,
+) {
+    let addr = echo_server(compressing_server(server)).await;
+    soon(connect(compressing_client(addr, client)))
+        .await
+        .unwrap()
+}
+
 /// JSON-like text of at least `len` bytes: compressible, like real API traffic.
 fn json_ish(len: usize) -> String {
     let mut s = String::from("[");
@@ -210,13 +226,11 @@ async fn expect_server_closes_with(peer: &mut RawPeer, bytes: &[u8], code: u16) 
 
 #[tokio::test]
 async fn negotiation_is_visible_in_response_extensions() {
-    let addr = echo_server(compressing_server(Some(DeflateConfig::default()))).await;
-    let (res, mut read, mut write) = soon(connect(compressing_client(
-        addr,
+    let (res, mut read, mut write) = compressed_session(
         Some(DeflateConfig::default()),
-    )))
-    .await
-    .unwrap();
+        Some(DeflateConfig::default()),
+    )
+    .await;
     assert_eq!(res.extensions.as_deref(), Some("permessage-deflate"));
     assert_eq!(
         res.headers.get("sec-websocket-extensions"),
@@ -226,13 +240,11 @@ async fn negotiation_is_visible_in_response_extensions() {
     close_cleanly(&mut read, &mut write).await;
 
     // Every parameter, offered by the client and granted by the server.
-    let addr = echo_server(compressing_server(Some(deflate(false, Some(15))))).await;
-    let (res, mut read, mut write) = soon(connect(compressing_client(
-        addr,
+    let (res, mut read, mut write) = compressed_session(
+        Some(deflate(false, Some(15))),
         Some(deflate(false, Some(10))),
-    )))
-    .await
-    .unwrap();
+    )
+    .await;
     assert_eq!(
         res.extensions.as_deref(),
         Some(
@@ -246,13 +258,11 @@ async fn negotiation_is_visible_in_response_extensions() {
 
 #[tokio::test]
 async fn messages_of_every_size_round_trip() {
-    let addr = echo_server(compressing_server(Some(DeflateConfig::default()))).await;
-    let (res, mut read, mut write) = soon(connect(compressing_client(
-        addr,
+    let (res, mut read, mut write) = compressed_session(
         Some(DeflateConfig::default()),
-    )))
-    .await
-    .unwrap();
+        Some(DeflateConfig::default()),
+    )
+    .await;
     assert!(res.extensions.is_some());
     let json_1k = json_ish(KIB);
     let json_1m = json_ish(MIB);
@@ -279,13 +289,11 @@ async fn messages_of_every_size_round_trip() {
 
 #[tokio::test]
 async fn fragmented_messages_written_by_the_app_round_trip() {
-    let addr = echo_server(compressing_server(Some(DeflateConfig::default()))).await;
-    let (_res, mut read, mut write) = soon(connect(compressing_client(
-        addr,
+    let (_res, mut read, mut write) = compressed_session(
         Some(DeflateConfig::default()),
-    )))
-    .await
-    .unwrap();
+        Some(DeflateConfig::default()),
+    )
+    .await;
     let parts = [json_ish(2 * KIB), json_ish(3 * KIB), json_ish(100)];
     let mut first = Message::text(parts[0].clone());
     first.fin = false;
@@ -310,13 +318,11 @@ async fn fragmented_messages_written_by_the_app_round_trip() {
 async fn context_takeover_on_and_off_round_trip() {
     for server_takeover in [true, false] {
         for client_takeover in [true, false] {
-            let addr = echo_server(compressing_server(Some(deflate(server_takeover, None)))).await;
-            let (res, mut read, mut write) = soon(connect(compressing_client(
-                addr,
+            let (res, mut read, mut write) = compressed_session(
+                Some(deflate(server_takeover, None)),
                 Some(deflate(client_takeover, None)),
-            )))
-            .await
-            .unwrap();
+            )
+            .await;
             let ext = res.extensions.unwrap();
             let off = !(server_takeover && client_takeover);
             assert_eq!(ext.contains("server_no_context_takeover"), off, "{ext}");
@@ -345,11 +351,8 @@ async fn window_bits_9_12_15_on_each_side_round_trip() {
                 } else {
                     (limits, DeflateConfig::default())
                 };
-                let addr = echo_server(compressing_server(Some(server))).await;
                 let (res, mut read, mut write) =
-                    soon(connect(compressing_client(addr, Some(client))))
-                        .await
-                        .unwrap();
+                    compressed_session(Some(server), Some(client)).await;
                 assert_eq!(
                     res.extensions.as_deref(),
                     Some(
@@ -376,13 +379,7 @@ async fn window_bits_9_12_15_on_each_side_round_trip() {
 #[tokio::test]
 async fn a_declining_server_leaves_traffic_uncompressed_and_working() {
     // The server does not do compression: the client's offer is declined.
-    let addr = echo_server(compressing_server(None)).await;
-    let (res, mut read, mut write) = soon(connect(compressing_client(
-        addr,
-        Some(DeflateConfig::default()),
-    )))
-    .await
-    .unwrap();
+    let (res, mut read, mut write) = compressed_session(None, Some(DeflateConfig::default())).await;
     assert_eq!(res.extensions, None);
     assert_eq!(res.headers.get("sec-websocket-extensions"), None);
     echo_check(&mut read, &mut write, Message::text(json_ish(64 * KIB))).await;
@@ -390,8 +387,7 @@ async fn a_declining_server_leaves_traffic_uncompressed_and_working() {
     close_cleanly(&mut read, &mut write).await;
 
     // The client offers nothing: a compressing server has nothing to accept.
-    let addr = echo_server(compressing_server(Some(DeflateConfig::default()))).await;
-    let (res, mut read, mut write) = soon(connect(compressing_client(addr, None))).await.unwrap();
+    let (res, mut read, mut write) = compressed_session(Some(DeflateConfig::default()), None).await;
     assert_eq!(res.extensions, None);
     echo_check(&mut read, &mut write, Message::text(json_ish(64 * KIB))).await;
     close_cleanly(&mut read, &mut write).await;
