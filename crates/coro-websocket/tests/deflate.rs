@@ -65,40 +65,6 @@ async fn compressed_session(
         .unwrap()
 }
 
-/// JSON-like text of at least `len` bytes: compressible, like real API traffic.
-fn json_ish(len: usize) -> String {
-    let mut s = String::from("[");
-    let mut i = 0u64;
-    while s.len() < len {
-        s.push_str(&format!(
-            "{{\"id\":{i},\"user\":\"user-{}\",\"email\":\"user{}@example.org\",\"active\":{},\
-             \"score\":{},\"tags\":[\"alpha\",\"beta\",\"gamma\"]}},",
-            i % 97,
-            i % 89,
-            i % 3 == 0,
-            (i * 7919) % 1000
-        ));
-        i += 1;
-    }
-    s.truncate(len.saturating_sub(1));
-    s.push(']');
-    s.truncate(len);
-    s
-}
-
-/// Incompressible bytes (xorshift), reproducible from `seed`.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 /// A raw client that offers `offer` and completes the upgrade; returns the peer and the
 /// server's `Sec-WebSocket-Extensions` answer, if any.
 async fn raw_client_offering(addr: SocketAddr, offer: &str) -> (RawPeer, Option<String>) {
@@ -252,7 +218,7 @@ async fn negotiation_is_visible_in_response_extensions() {
              server_max_window_bits=10; client_max_window_bits=10"
         )
     );
-    echo_check(&mut read, &mut write, Message::text(json_ish(4 * KIB))).await;
+    echo_check(&mut read, &mut write, Message::text(json_ish(4 * KIB, 0))).await;
     close_cleanly(&mut read, &mut write).await;
 }
 
@@ -264,8 +230,8 @@ async fn messages_of_every_size_round_trip() {
     )
     .await;
     assert!(res.extensions.is_some());
-    let json_1k = json_ish(KIB);
-    let json_1m = json_ish(MIB);
+    let json_1k = json_ish(KIB, 0);
+    let json_1m = json_ish(MIB, 0);
     let messages = [
         Message::text(""),
         Message::binary(Bytes::new()),
@@ -294,7 +260,7 @@ async fn fragmented_messages_written_by_the_app_round_trip() {
         Some(DeflateConfig::default()),
     )
     .await;
-    let parts = [json_ish(2 * KIB), json_ish(3 * KIB), json_ish(100)];
+    let parts = [json_ish(2 * KIB, 0), json_ish(3 * KIB, 0), json_ish(100, 0)];
     let mut first = Message::text(parts[0].clone());
     first.fin = false;
     soon(write.write(first)).await.unwrap();
@@ -310,7 +276,7 @@ async fn fragmented_messages_written_by_the_app_round_trip() {
     let got = soon(read.read_message()).await.unwrap().unwrap();
     assert_eq!(got.as_text(), Some(parts.concat().as_str()));
     // A compressed message after the fragmented one still inflates with the shared context.
-    echo_check(&mut read, &mut write, Message::text(json_ish(KIB))).await;
+    echo_check(&mut read, &mut write, Message::text(json_ish(KIB, 0))).await;
     close_cleanly(&mut read, &mut write).await;
 }
 
@@ -327,7 +293,7 @@ async fn context_takeover_on_and_off_round_trip() {
             let off = !(server_takeover && client_takeover);
             assert_eq!(ext.contains("server_no_context_takeover"), off, "{ext}");
             assert_eq!(ext.contains("client_no_context_takeover"), off, "{ext}");
-            let json = json_ish(8 * KIB);
+            let json = json_ish(8 * KIB, 0);
             for _ in 0..3 {
                 echo_check(&mut read, &mut write, Message::text(json.clone())).await;
                 echo_check(&mut read, &mut write, Message::binary(noise(KIB, 3))).await;
@@ -368,7 +334,7 @@ async fn window_bits_9_12_15_on_each_side_round_trip() {
                 let repeated: Vec<u8> = block.iter().copied().cycle().take(64 * KIB).collect();
                 for _ in 0..2 {
                     echo_check(&mut read, &mut write, Message::binary(repeated.clone())).await;
-                    echo_check(&mut read, &mut write, Message::text(json_ish(20 * KIB))).await;
+                    echo_check(&mut read, &mut write, Message::text(json_ish(20 * KIB, 0))).await;
                 }
                 close_cleanly(&mut read, &mut write).await;
             }
@@ -382,21 +348,21 @@ async fn a_declining_server_leaves_traffic_uncompressed_and_working() {
     let (res, mut read, mut write) = compressed_session(None, Some(DeflateConfig::default())).await;
     assert_eq!(res.extensions, None);
     assert_eq!(res.headers.get("sec-websocket-extensions"), None);
-    echo_check(&mut read, &mut write, Message::text(json_ish(64 * KIB))).await;
+    echo_check(&mut read, &mut write, Message::text(json_ish(64 * KIB, 0))).await;
     echo_check(&mut read, &mut write, Message::binary(vec![7u8; 1000])).await;
     close_cleanly(&mut read, &mut write).await;
 
     // The client offers nothing: a compressing server has nothing to accept.
     let (res, mut read, mut write) = compressed_session(Some(DeflateConfig::default()), None).await;
     assert_eq!(res.extensions, None);
-    echo_check(&mut read, &mut write, Message::text(json_ish(64 * KIB))).await;
+    echo_check(&mut read, &mut write, Message::text(json_ish(64 * KIB, 0))).await;
     close_cleanly(&mut read, &mut write).await;
 
     // On the wire, a declining server sends RSV1 clear and the payload as is.
     let addr = echo_server(compressing_server(None)).await;
     let (mut peer, answer) = raw_client_offering(addr, &DeflateConfig::default().offer()).await;
     assert_eq!(answer, None);
-    let json = json_ish(4 * KIB);
+    let json = json_ish(4 * KIB, 0);
     peer.send_frame(true, 1, json.as_bytes()).await;
     let echo = frame_of(&mut peer).await;
     assert_eq!((echo.rsv, echo.payload), (0, json.into_bytes()));
@@ -478,7 +444,7 @@ async fn client_wire_small_and_opted_out_messages_are_uncompressed() {
     assert_eq!((f.rsv, f.payload), (0, just_below.into_bytes()));
 
     // At or above it: RSV1 set, and the payload inflates to the message.
-    for payload in ["y".repeat(64), json_ish(KIB)] {
+    for payload in ["y".repeat(64), json_ish(KIB, 0)] {
         soon(write.write(Message::text(payload.clone())))
             .await
             .unwrap();
@@ -492,7 +458,7 @@ async fn client_wire_small_and_opted_out_messages_are_uncompressed() {
     }
 
     // `compress: false`: sent as is even though it is large and compressible.
-    let json = json_ish(KIB);
+    let json = json_ish(KIB, 0);
     soon(write.write(Message {
         compress: false,
         ..Message::text(json.clone())
@@ -579,7 +545,7 @@ async fn client_wire_context_takeover_on_and_off() {
         );
         let (mut peer, agreed) = soon(rx).await.unwrap();
         let mut inflater = agreed.inflater(MIB as u64);
-        let json = json_ish(4 * KIB);
+        let json = json_ish(4 * KIB, 0);
         let mut sizes = Vec::new();
         let mut wires = Vec::new();
         for _ in 0..3 {
@@ -682,7 +648,7 @@ async fn server_writing(config: DeflateConfig, messages: Vec<Message>) -> Socket
 
 #[tokio::test]
 async fn server_wire_small_and_opted_out_messages_are_uncompressed() {
-    let json = json_ish(KIB);
+    let json = json_ish(KIB, 0);
     let mut first = Message::binary(json.clone().into_bytes());
     first.fin = false;
     let messages = vec![
@@ -728,7 +694,7 @@ async fn server_wire_small_and_opted_out_messages_are_uncompressed() {
 #[tokio::test]
 async fn server_wire_context_takeover_on_and_off() {
     for (takeover_asked, takeover_configured) in [(true, true), (false, true), (true, false)] {
-        let json = json_ish(4 * KIB);
+        let json = json_ish(4 * KIB, 0);
         let addr = server_writing(
             deflate(takeover_configured, None),
             vec![Message::text(json.clone()); 3],
@@ -917,7 +883,7 @@ async fn rsv1_without_negotiation_is_1002() {
         .unwrap()
         .0
         .deflater()
-        .compress(json_ish(KIB).as_bytes());
+        .compress(json_ish(KIB, 0).as_bytes());
         expect_server_closes_with(&mut peer, &frame(true, 4, 1, Some(KEY), &wire), 1002).await;
     }
     // An offer the server declined.
@@ -959,7 +925,7 @@ async fn rsv1_on_a_continuation_or_control_frame_is_1002() {
     let addr = echo_server(compressing_server(Some(DeflateConfig::default()))).await;
     // A continuation of a compressed message.
     let (mut peer, agreed) = raw_compressing_client(addr, &DeflateConfig::default()).await;
-    let wire = agreed.deflater().compress(json_ish(KIB).as_bytes());
+    let wire = agreed.deflater().compress(json_ish(KIB, 0).as_bytes());
     let (a, b) = wire.split_at(wire.len() / 2);
     peer.send(&frame(false, 4, 1, Some(KEY), a)).await;
     expect_server_closes_with(&mut peer, &frame(true, 4, 0, Some(KEY), b), 1002).await;

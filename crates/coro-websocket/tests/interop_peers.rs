@@ -321,39 +321,6 @@ async fn counting_proxy(upstream: SocketAddr) -> (SocketAddr, JoinHandle<(u64, u
 // The messages
 // ---------------------------------------------------------------------------------------------
 
-/// JSON-like text of exactly `len` bytes: compressible, like real API traffic.
-fn json_ish(len: usize, seed: u64) -> String {
-    let mut s = String::from("[");
-    let mut i = seed;
-    while s.len() < len {
-        s.push_str(&format!(
-            "{{\"id\":{i},\"user\":\"user-{}\",\"email\":\"user{}@example.org\",\"active\":{},\
-             \"score\":{},\"tags\":[\"alpha\",\"beta\",\"gamma\"]}},",
-            i % 97,
-            i % 89,
-            i % 3 == 0,
-            (i * 7919) % 1000
-        ));
-        i += 1;
-    }
-    s.truncate(len - 1);
-    s.push(']');
-    s
-}
-
-/// Incompressible bytes (xorshift), reproducible from `seed`.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 /// One message to send, as one or more frames, and the message expected back.
 struct Case {
     frames: Vec<Message>,

@@ -505,3 +505,37 @@ pub fn test_pki(names: &[&str]) -> TestPki {
         acceptor: tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)),
     }
 }
+
+/// JSON-like text of exactly `len` bytes, compressible like real API traffic; `seed` varies it.
+pub fn json_ish(len: usize, seed: u64) -> String {
+    let mut s = String::from("[");
+    let mut i = seed;
+    while s.len() < len {
+        s.push_str(&format!(
+            "{{\"id\":{i},\"user\":\"user-{}\",\"email\":\"user{}@example.org\",\"active\":{},\
+             \"score\":{},\"tags\":[\"alpha\",\"beta\",\"gamma\"]}},",
+            i % 97,
+            i % 89,
+            i % 3 == 0,
+            (i * 7919) % 1000
+        ));
+        i += 1;
+    }
+    s.truncate(len.saturating_sub(1));
+    s.push(']');
+    s.truncate(len);
+    s
+}
+
+/// Incompressible bytes (xorshift), reproducible from `seed`.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
