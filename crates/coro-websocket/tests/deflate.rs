@@ -186,6 +186,61 @@ async fn expect_server_closes_with(peer: &mut RawPeer, bytes: &[u8], code: u16) 
     assert_eq!(close.close_code(), Some(code), "{close:?}");
 }
 
+/// A message as the first one of a connection is compressed under the default agreement (every
+/// deflater of that agreement, the client's or the server's, starts from the same empty window).
+fn first_compressed(payload: &[u8]) -> Bytes {
+    negotiate_server(
+        ["permessage-deflate"].into_iter(),
+        &DeflateConfig::default(),
+    )
+    .unwrap()
+    .0
+    .deflater()
+    .compress(payload)
+}
+
+/// The failing-client check against our server: a raw client negotiates the default
+/// permessage-deflate with the server at `addr`, sends `frames` in order, and expects our server
+/// to fail the connection with a close frame of `code`.
+async fn server_fails_on(addr: SocketAddr, frames: &[Vec<u8>], code: u16) {
+    let (mut peer, _) = raw_compressing_client(addr, &DeflateConfig::default()).await;
+    for f in frames {
+        peer.send(f).await;
+    }
+    let close = peer.expect_close().await;
+    assert_eq!(close.close_code(), Some(code), "{close:?}");
+}
+
+/// The same check against our client: it offers the default permessage-deflate to a raw server
+/// that agrees to it (or, if `agree` is false, answers without the extension); the raw server
+/// sends `frames`, our reader must fail, and the raw server must get a close frame of `code`.
+/// Returns the reader's error.
+async fn client_fails_on(agree: bool, frames: &[Vec<u8>], code: u16) -> Error {
+    let (addr, rx) = raw_server_answering(move |head| {
+        agree.then(|| {
+            let offer = head_header(head, "sec-websocket-extensions").expect("an offer");
+            negotiate_server([offer].into_iter(), &DeflateConfig::default())
+                .expect("acceptable")
+                .1
+        })
+    })
+    .await;
+    let (res, mut read, _write) = soon(connect(compressing_client(
+        addr,
+        Some(DeflateConfig::default()),
+    )))
+    .await
+    .unwrap();
+    assert_eq!(res.extensions.is_some(), agree, "{:?}", res.extensions);
+    let (mut peer, _) = soon(rx).await.unwrap();
+    for f in frames {
+        peer.send(f).await;
+    }
+    let err = soon(read.read_message()).await.unwrap_err();
+    assert_eq!(peer.expect_close().await.close_code(), Some(code));
+    err
+}
+
 // ---------------------------------------------------------------------------------------------
 // Our client with our server
 // ---------------------------------------------------------------------------------------------
@@ -379,17 +434,21 @@ async fn the_message_limit_applies_to_inflated_sizes() {
     })
     .await;
     // 2 MiB of zeros is a few KiB on the wire: far below the limit until inflated.
-    let (mut peer, agreed) = raw_compressing_client(addr, &DeflateConfig::default()).await;
-    let wire = agreed.deflater().compress(&vec![0u8; 2 * MIB]);
+    let wire = first_compressed(&vec![0u8; 2 * MIB]);
     assert!(wire.len() < 8 * KIB, "{}", wire.len());
-    expect_server_closes_with(&mut peer, &frame(true, 4, 2, Some(KEY), &wire), 1009).await;
+    server_fails_on(addr, &[frame(true, 4, 2, Some(KEY), &wire)], 1009).await;
 
     // The same split over frames: the limit counts the whole message.
-    let (mut peer, agreed) = raw_compressing_client(addr, &DeflateConfig::default()).await;
-    let wire = agreed.deflater().compress(&vec![0u8; 2 * MIB]);
     let (a, b) = wire.split_at(wire.len() / 2);
-    peer.send(&frame(false, 4, 2, Some(KEY), a)).await;
-    expect_server_closes_with(&mut peer, &frame(true, 0, 0, Some(KEY), b), 1009).await;
+    server_fails_on(
+        addr,
+        &[
+            frame(false, 4, 2, Some(KEY), a),
+            frame(true, 0, 0, Some(KEY), b),
+        ],
+        1009,
+    )
+    .await;
 
     // Exactly at the limit is fine.
     let (mut peer, agreed) = raw_compressing_client(addr, &DeflateConfig::default()).await;
@@ -876,14 +935,7 @@ async fn rsv1_without_negotiation_is_1002() {
         let addr = echo_server(compressing_server(server.clone())).await;
         let (mut peer, answer) = raw_client_offering(addr, "").await;
         assert_eq!(answer, None);
-        let wire = negotiate_server(
-            ["permessage-deflate"].into_iter(),
-            &DeflateConfig::default(),
-        )
-        .unwrap()
-        .0
-        .deflater()
-        .compress(json_ish(KIB, 0).as_bytes());
+        let wire = first_compressed(json_ish(KIB, 0).as_bytes());
         expect_server_closes_with(&mut peer, &frame(true, 4, 1, Some(KEY), &wire), 1002).await;
     }
     // An offer the server declined.
@@ -893,30 +945,18 @@ async fn rsv1_without_negotiation_is_1002() {
     expect_server_closes_with(&mut peer, &frame(true, 4, 2, Some(KEY), &HELLO), 1002).await;
 
     // Our client, when the server did not agree to compression.
-    let (addr, rx) = raw_server_answering(|_| None).await;
-    let (res, mut read, _write) = soon(connect(compressing_client(
-        addr,
-        Some(DeflateConfig::default()),
-    )))
-    .await
-    .unwrap();
-    assert_eq!(res.extensions, None);
-    let (mut peer, _) = soon(rx).await.unwrap();
-    peer.send(&frame(true, 4, 1, None, &HELLO)).await;
-    let err = soon(read.read_message()).await.unwrap_err();
+    let err = client_fails_on(false, &[frame(true, 4, 1, None, &HELLO)], 1002).await;
     assert!(
         matches!(err, Error::Protocol(ProtocolError::ReservedBits)),
         "{err}"
     );
-    assert_eq!(peer.expect_close().await.close_code(), Some(1002));
 }
 
 #[tokio::test]
 async fn rsv2_and_rsv3_stay_forbidden_after_negotiation() {
     let addr = echo_server(compressing_server(Some(DeflateConfig::default()))).await;
     for rsv in [0b010, 0b001, 0b110] {
-        let (mut peer, _) = raw_compressing_client(addr, &DeflateConfig::default()).await;
-        expect_server_closes_with(&mut peer, &frame(true, rsv, 1, Some(KEY), b"hi"), 1002).await;
+        server_fails_on(addr, &[frame(true, rsv, 1, Some(KEY), b"hi")], 1002).await;
     }
 }
 
@@ -924,53 +964,55 @@ async fn rsv2_and_rsv3_stay_forbidden_after_negotiation() {
 async fn rsv1_on_a_continuation_or_control_frame_is_1002() {
     let addr = echo_server(compressing_server(Some(DeflateConfig::default()))).await;
     // A continuation of a compressed message.
-    let (mut peer, agreed) = raw_compressing_client(addr, &DeflateConfig::default()).await;
-    let wire = agreed.deflater().compress(json_ish(KIB, 0).as_bytes());
+    let wire = first_compressed(json_ish(KIB, 0).as_bytes());
     let (a, b) = wire.split_at(wire.len() / 2);
-    peer.send(&frame(false, 4, 1, Some(KEY), a)).await;
-    expect_server_closes_with(&mut peer, &frame(true, 4, 0, Some(KEY), b), 1002).await;
+    server_fails_on(
+        addr,
+        &[
+            frame(false, 4, 1, Some(KEY), a),
+            frame(true, 4, 0, Some(KEY), b),
+        ],
+        1002,
+    )
+    .await;
     // A continuation of an uncompressed message.
-    let (mut peer, _) = raw_compressing_client(addr, &DeflateConfig::default()).await;
-    peer.send(&frame(false, 0, 1, Some(KEY), b"plain ")).await;
-    expect_server_closes_with(&mut peer, &frame(true, 4, 0, Some(KEY), &HELLO), 1002).await;
+    server_fails_on(
+        addr,
+        &[
+            frame(false, 0, 1, Some(KEY), b"plain "),
+            frame(true, 4, 0, Some(KEY), &HELLO),
+        ],
+        1002,
+    )
+    .await;
     // Control frames, alone or in the middle of a compressed message.
     for opcode in [9u8, 10, 8] {
-        let (mut peer, _) = raw_compressing_client(addr, &DeflateConfig::default()).await;
         let payload = if opcode == 8 {
             vec![0x03, 0xe8]
         } else {
             HELLO.to_vec()
         };
-        expect_server_closes_with(
-            &mut peer,
-            &frame(true, 4, opcode, Some(KEY), &payload),
-            1002,
-        )
-        .await;
+        server_fails_on(addr, &[frame(true, 4, opcode, Some(KEY), &payload)], 1002).await;
     }
-    let (mut peer, _) = raw_compressing_client(addr, &DeflateConfig::default()).await;
-    peer.send(&frame(false, 4, 1, Some(KEY), &HELLO[..3])).await;
-    expect_server_closes_with(&mut peer, &frame(true, 4, 9, Some(KEY), b""), 1002).await;
+    server_fails_on(
+        addr,
+        &[
+            frame(false, 4, 1, Some(KEY), &HELLO[..3]),
+            frame(true, 4, 9, Some(KEY), b""),
+        ],
+        1002,
+    )
+    .await;
 
     // Our client holds a server to the same rules.
-    for (first, second) in [
-        (
+    for frames in [
+        vec![
             frame(false, 4, 1, None, &HELLO[..3]),
             frame(true, 4, 0, None, &HELLO[3..]),
-        ),
-        (frame(true, 4, 9, None, b""), Vec::new()),
+        ],
+        vec![frame(true, 4, 9, None, b"")],
     ] {
-        let (addr, rx) = raw_compressing_server(DeflateConfig::default()).await;
-        let (_res, mut read, _write) = soon(connect(compressing_client(
-            addr,
-            Some(DeflateConfig::default()),
-        )))
-        .await
-        .unwrap();
-        let (mut peer, _) = soon(rx).await.unwrap();
-        peer.send(&first).await;
-        peer.send(&second).await;
-        let err = soon(read.read_message()).await.unwrap_err();
+        let err = client_fails_on(true, &frames, 1002).await;
         assert!(
             matches!(
                 err,
@@ -978,7 +1020,6 @@ async fn rsv1_on_a_continuation_or_control_frame_is_1002() {
             ),
             "{err}"
         );
-        assert_eq!(peer.expect_close().await.close_code(), Some(1002));
     }
 }
 
@@ -996,28 +1037,15 @@ async fn corrupt_compressed_data_is_1007() {
     ];
     for bytes in garbage {
         for opcode in [1u8, 2] {
-            let (mut peer, _) = raw_compressing_client(addr, &DeflateConfig::default()).await;
-            expect_server_closes_with(&mut peer, &frame(true, 4, opcode, Some(KEY), bytes), 1007)
-                .await;
+            server_fails_on(addr, &[frame(true, 4, opcode, Some(KEY), bytes)], 1007).await;
         }
     }
     // Our client, from a raw server.
-    let (addr, rx) = raw_compressing_server(DeflateConfig::default()).await;
-    let (_res, mut read, _write) = soon(connect(compressing_client(
-        addr,
-        Some(DeflateConfig::default()),
-    )))
-    .await
-    .unwrap();
-    let (mut peer, _) = soon(rx).await.unwrap();
-    peer.send(&frame(true, 4, 2, None, &[0xff, 0xff, 0xff]))
-        .await;
-    let err = soon(read.read_message()).await.unwrap_err();
+    let err = client_fails_on(true, &[frame(true, 4, 2, None, &[0xff, 0xff, 0xff])], 1007).await;
     assert!(
         matches!(err, Error::Protocol(ProtocolError::InvalidCompressedData)),
         "{err}"
     );
-    assert_eq!(peer.expect_close().await.close_code(), Some(1007));
 }
 
 #[tokio::test]
@@ -1031,16 +1059,20 @@ async fn invalid_utf8_inside_compressed_text_is_1007() {
         b"text with \xed\xa0\x80 a surrogate",
     ];
     for bytes in bad {
+        let wire = first_compressed(bytes);
         // In one frame.
-        let (mut peer, agreed) = raw_compressing_client(addr, &DeflateConfig::default()).await;
-        let wire = agreed.deflater().compress(bytes);
-        expect_server_closes_with(&mut peer, &frame(true, 4, 1, Some(KEY), &wire), 1007).await;
+        server_fails_on(addr, &[frame(true, 4, 1, Some(KEY), &wire)], 1007).await;
         // Split over frames.
-        let (mut peer, agreed) = raw_compressing_client(addr, &DeflateConfig::default()).await;
-        let wire = agreed.deflater().compress(bytes);
         let (a, b) = wire.split_at(wire.len() / 2);
-        peer.send(&frame(false, 4, 1, Some(KEY), a)).await;
-        expect_server_closes_with(&mut peer, &frame(true, 0, 0, Some(KEY), b), 1007).await;
+        server_fails_on(
+            addr,
+            &[
+                frame(false, 4, 1, Some(KEY), a),
+                frame(true, 0, 0, Some(KEY), b),
+            ],
+            1007,
+        )
+        .await;
     }
     // The same bytes are fine in a compressed binary message.
     let (mut peer, agreed) = raw_compressing_client(addr, &DeflateConfig::default()).await;
@@ -1050,22 +1082,12 @@ async fn invalid_utf8_inside_compressed_text_is_1007() {
     assert_eq!(echo.opcode, 2);
 
     // Our client, from a raw server.
-    let (addr, rx) = raw_compressing_server(DeflateConfig::default()).await;
-    let (_res, mut read, _write) = soon(connect(compressing_client(
-        addr,
-        Some(DeflateConfig::default()),
-    )))
-    .await
-    .unwrap();
-    let (mut peer, agreed) = soon(rx).await.unwrap();
-    let wire = agreed.deflater().compress(bad[0]);
-    peer.send(&frame(true, 4, 1, None, &wire)).await;
-    let err = soon(read.read_message()).await.unwrap_err();
+    let wire = first_compressed(bad[0]);
+    let err = client_fails_on(true, &[frame(true, 4, 1, None, &wire)], 1007).await;
     assert!(
         matches!(err, Error::Protocol(ProtocolError::InvalidUtf8)),
         "{err}"
     );
-    assert_eq!(peer.expect_close().await.close_code(), Some(1007));
 }
 
 // ---------------------------------------------------------------------------------------------
