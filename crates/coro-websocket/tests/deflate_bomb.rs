@@ -22,16 +22,6 @@ const MAX_GROWTH_KIB: u64 = 256 << 10;
 /// Inflating 64 MiB in an unoptimized test build on a busy machine can take a while.
 const BOMB_PATIENCE: Duration = Duration::from_secs(60);
 
-/// The process's peak resident set size, in KiB.
-fn vm_hwm_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .expect("VmHWM in /proc/self/status");
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 /// The raw DEFLATE stream (as sent, without the final 00 00 ff ff that the receiver appends) of
 /// one message of `BOMB_INFLATED` zeros, built without ever holding more than 1 MiB of zeros.
 ///
@@ -88,7 +78,7 @@ async fn a_decompression_bomb_closes_with_1009_and_memory_stays_bounded() {
         "{} bytes",
         bomb.len()
     );
-    let before = vm_hwm_kib();
+    let before = proc_memory("VmHWM") >> 10;
 
     // 1. Our server, default limits, the bomb in one frame from a raw client.
     let (addr, mut outcomes) = echo_server_with_outcomes(ServerOptions {
@@ -181,7 +171,7 @@ async fn a_decompression_bomb_closes_with_1009_and_memory_stays_bounded() {
     );
     assert_eq!(server.await.unwrap(), Some(1009));
 
-    let after = vm_hwm_kib();
+    let after = proc_memory("VmHWM") >> 10;
     let growth = after.saturating_sub(before);
     eprintln!(
         "bomb: {} bytes on the wire for {} MiB inflated; VmHWM {before} KiB -> {after} KiB \

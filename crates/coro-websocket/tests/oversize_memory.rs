@@ -17,22 +17,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const KIB: u64 = 1 << 10;
 const MIB: u64 = 1 << 20;
 
-/// A field of `/proc/self/status` (`VmRSS`, `VmHWM`), in bytes.
-fn proc_status(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))
-        .unwrap_or_else(|| panic!("no {field} in /proc/self/status"));
-    let kib: u64 = line[field.len() + 1..]
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .unwrap();
-    kib * KIB
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversize_message_is_refused_at_the_limit_without_buffering_it() {
     const MESSAGE: u64 = 200 * MIB;
@@ -76,15 +60,15 @@ async fn oversize_message_is_refused_at_the_limit_without_buffering_it() {
     let (first, middle, last) = (fragment(2, false), fragment(0, false), fragment(0, true));
     drop(payload);
 
-    let baseline_rss = proc_status("VmRSS");
-    let baseline_hwm = proc_status("VmHWM");
+    let baseline_rss = proc_memory("VmRSS");
+    let baseline_hwm = proc_memory("VmHWM");
     let peak_rss = Arc::new(AtomicU64::new(baseline_rss));
     let done = Arc::new(AtomicBool::new(false));
     let sampler = {
         let (peak_rss, done) = (peak_rss.clone(), done.clone());
         tokio::spawn(async move {
             while !done.load(Ordering::SeqCst) {
-                peak_rss.fetch_max(proc_status("VmRSS"), Ordering::SeqCst);
+                peak_rss.fetch_max(proc_memory("VmRSS"), Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         })
@@ -160,7 +144,7 @@ async fn oversize_message_is_refused_at_the_limit_without_buffering_it() {
     done.store(true, Ordering::SeqCst);
     soon(sampler).await.unwrap();
     let rss_growth = peak_rss.load(Ordering::SeqCst).saturating_sub(baseline_rss);
-    let hwm_growth = proc_status("VmHWM").saturating_sub(baseline_hwm);
+    let hwm_growth = proc_memory("VmHWM").saturating_sub(baseline_hwm);
     eprintln!(
         "sent {} MiB before the close; VmRSS peak +{} KiB, VmHWM +{} KiB",
         sent / MIB,

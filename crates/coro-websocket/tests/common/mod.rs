@@ -348,6 +348,24 @@ pub async fn raw_server() -> (SocketAddr, oneshot::Receiver<(RawPeer, String)>) 
     (addr, rx)
 }
 
+/// This process's memory as `/proc/self/status` reports it, in bytes: `field` is `VmRSS` (resident
+/// now) or `VmHWM` (peak resident so far). For the tests that bound memory, each alone in its
+/// binary so that no other test's allocations count.
+pub fn proc_memory(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))
+        .unwrap_or_else(|| panic!("no {field} in /proc/self/status"));
+    let kib: u64 = line[field.len() + 1..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap();
+    kib << 10
+}
+
 /// A unique path for a Unix socket under the system temp dir.
 pub fn unix_socket_path(tag: &str) -> std::path::PathBuf {
     use std::sync::atomic::{AtomicU32, Ordering};
