@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{outcome, spawn_connect, BIN};
+use common::{outcome, refusing_port, spawn_connect, BIN};
 
 /// A running `serve`, killed (by its own PID) when dropped.
 struct Server {
@@ -171,12 +171,8 @@ fn silent_server_times_out() {
 
 #[test]
 fn connection_refused_is_one_clear_line() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let (code, _, err) = run_connect(&[&format!("ws://127.0.0.1:{port}/")], "");
+    let (_refusing, addr) = refusing_port();
+    let (code, _, err) = run_connect(&[&format!("ws://{addr}/")], "");
     assert_eq!(code, 1);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.to_lowercase().contains("refused"), "{err}");
@@ -335,7 +331,9 @@ fn bench_over_wss_refuses_an_untrusted_certificate() {
 
 #[test]
 fn bench_refuses_tls_flags_on_ws() {
-    let (code, _, err) = run_bench(&["--url", "ws://127.0.0.1:9/", "--insecure"]);
+    let (_refusing, addr) = refusing_port();
+    let url = format!("ws://{addr}/");
+    let (code, _, err) = run_bench(&["--url", &url, "--insecure"]);
     assert_eq!(code, 1);
     assert!(err.contains("wss://"), "stderr: {err}");
 }

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
 mod common;
-use common::{frame, outcome, read_head, spawn_connect, switching, websocket_key};
+use common::{frame, outcome, read_head, refusing_port, spawn_connect, switching, websocket_key};
 
 /// Answers the upgrade in `head` by hand.
 fn upgrade(s: &mut TcpStream, head: &str) {
@@ -115,13 +115,12 @@ fn proxy_flag_tunnels_through_a_connect_proxy() {
 
 #[test]
 fn an_unreachable_proxy_is_named_on_stderr() {
-    let dead = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = dead.local_addr().unwrap().port();
-    drop(dead);
+    let (_dead_origin, origin) = refusing_port();
+    let (_dead_proxy, proxy) = refusing_port();
     let (code, _, stderr) = connect(&[
-        "ws://127.0.0.1:9/",
+        &format!("ws://{origin}/"),
         "--proxy",
-        &format!("http://127.0.0.1:{port}"),
+        &format!("http://{proxy}"),
     ]);
     assert_eq!(code, 1);
     assert!(stderr.contains("proxy"), "{stderr}");

@@ -1,9 +1,12 @@
 //! The blocking API, from plain threads, against an async echo server running on its own
 //! runtime thread.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use common::refusing_port;
 use coro_websocket::{
     accept, blocking, CloseCode, Error, Message, Options, Proxy, Rejection, ServerOptions,
 };
@@ -86,12 +89,7 @@ fn a_refused_upgrade_is_an_error() {
     });
     let err = blocking::connect(options(addr)).unwrap_err();
     assert_eq!(err.http_status(), Some(401));
-    let (l, addr) = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let a = l.local_addr().unwrap();
-        (l, a)
-    };
-    drop(l);
+    let (_refusing, addr) = refusing_port();
     assert!(matches!(
         blocking::connect(options(addr)),
         Err(Error::Io(_))

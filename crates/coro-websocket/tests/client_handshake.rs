@@ -228,10 +228,12 @@ async fn frames_sent_with_the_101_are_read() {
 
 #[tokio::test]
 async fn connection_refused_is_an_io_error() {
-    let (l, addr) = listener().await;
-    drop(l);
+    let (_refusing, addr) = refusing_port();
     let err = connect(options(addr)).await.unwrap_err();
-    assert!(matches!(err, Error::Io(_)), "{err:?}");
+    assert!(
+        matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]

@@ -294,8 +294,7 @@ async fn http_proxy_refusal_carries_the_status() {
 
 #[tokio::test]
 async fn unreachable_proxy_is_reported_as_such() {
-    let (l, addr) = listener().await;
-    drop(l);
+    let (_refusing, addr) = refusing_port();
     let err = connect(via("ws://origin.test/", format!("http://{addr}")))
         .await
         .unwrap_err();
@@ -394,7 +393,12 @@ async fn socks5_resolves_names_locally() {
     let seen = proxy.seen();
     assert_eq!(seen, vec![format!("127.0.0.1:{}", origin.port())]);
     // A name is resolved here: the proxy gets an address, not the name.
-    let _ = connect(via("ws://localhost:9/", format!("socks5://{paddr}"))).await;
+    let (_refusing, refusing) = refusing_port();
+    let _ = connect(via(
+        &format!("ws://localhost:{}/", refusing.port()),
+        format!("socks5://{paddr}"),
+    ))
+    .await;
     let seen = proxy.seen();
     assert!(!seen[1].contains("localhost"), "{seen:?}");
 }

@@ -13,6 +13,17 @@ use coro_websocket::handshake::accept_key;
 /// The `coro-websocket` binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_coro-websocket");
 
+/// A loopback port that refuses connections for as long as the returned socket lives: the socket
+/// is bound but never listens, so a connection attempt gets a reset (connection refused, on
+/// Linux), and no other test or process can take the port meanwhile. (A port taken from a
+/// dropped listener may be reused by anyone, and port 9 may be open.)
+pub fn refusing_port() -> (tokio::net::TcpSocket, std::net::SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
+    let addr = socket.local_addr().unwrap();
+    (socket, addr)
+}
+
 /// Starts `coro-websocket connect ARGS` with stdin, stdout and stderr piped.
 pub fn spawn_connect(args: &[&str]) -> Child {
     Command::new(BIN)

@@ -24,6 +24,17 @@ pub async fn listener() -> (TcpListener, SocketAddr) {
     (l, addr)
 }
 
+/// A loopback port that refuses connections for as long as the returned socket lives: the socket
+/// is bound but never listens, so a connection attempt gets a reset (connection refused, on
+/// Linux), and no other test or process can take the port meanwhile. (A port taken from a
+/// dropped listener may be reused by anyone, and port 9 may be open.)
+pub fn refusing_port() -> (tokio::net::TcpSocket, SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
+    let addr = socket.local_addr().unwrap();
+    (socket, addr)
+}
+
 /// A server that echoes every whole message on every connection, until the peer closes.
 pub async fn echo_server(options: ServerOptions) -> SocketAddr {
     let (l, addr) = listener().await;
