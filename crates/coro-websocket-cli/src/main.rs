@@ -2,7 +2,6 @@
 //! `shared/cli-contract.md`, a stable interface for scripts.
 
 mod autobahn;
-mod bench;
 mod connect;
 mod demo;
 mod serve;
@@ -31,7 +30,7 @@ enum Command {
     /// Be the client testee of an Autobahn|Testsuite fuzzingserver.
     Autobahn(autobahn::AutobahnArgs),
     /// Load-test an echo server: msg/s, MiB/s and round-trip latency.
-    Bench(bench::BenchArgs),
+    Bench(coro_websocket_bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,7 +58,7 @@ fn main() -> ExitCode {
             Command::Connect(args) => connect::run(args).await,
             Command::Demo => demo::run().await,
             Command::Autobahn(args) => autobahn::run(args).await,
-            Command::Bench(args) => bench::run(args).await,
+            Command::Bench(args) => coro_websocket_bench::run(args).await,
         }
     });
     // Don't wait for a blocking stdin read (`connect`) that nothing will ever finish: the

@@ -1,13 +1,11 @@
 //! TLS material for the CLI: server configurations from PEM files, the client settings behind
 //! `--ca`/`--insecure`, and generated demo certificates.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use coro_websocket::TlsConfig;
 use rustls::ServerConfig;
-use rustls_pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer, ServerName};
+use rustls_pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
 
 /// A rustls server configuration from a PEM certificate chain and a PEM private key.
 pub fn server_config_from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<ServerConfig>> {
@@ -58,26 +56,6 @@ pub fn generate_demo_certs() -> Result<DemoCerts> {
     })
 }
 
-/// The `--ca FILE` and `--insecure` flags of `connect` and `bench` as the library's TLS
-/// settings: trust the PEM CA certificates in FILE if given, else the Mozilla roots; or, with
-/// `insecure`, any certificate.
-///
-/// # Errors
-/// An unreadable CA file, or one that holds no usable certificate.
-pub fn settings(ca: Option<&Path>, insecure: bool) -> Result<TlsConfig> {
-    let mut tls = TlsConfig::new();
-    if let Some(path) = ca {
-        let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        tls = tls.add_root_pem(&pem)?;
-    }
-    Ok(tls.dangerous_accept_invalid_certs(insecure))
-}
-
-/// The name a client sends in SNI and verifies: `host` as a DNS name or an IP address.
-///
-/// # Errors
-/// `host` is neither.
-pub fn server_name(host: &str) -> Result<ServerName<'static>> {
-    ServerName::try_from(host.to_owned())
-        .with_context(|| format!("{host:?} is not a valid TLS server name"))
-}
+/// The `--ca FILE` and `--insecure` flags of `connect` as the library's TLS settings. `bench`
+/// has the same flags, so the one definition is in the bench crate.
+pub use coro_websocket_bench::tls_settings as settings;

@@ -1,16 +1,30 @@
-//! `coro-websocket bench`: a lean load generator for WebSocket echo servers.
+//! The load generator behind `coro-websocket bench`, as a library: the CLI parses [`BenchArgs`]
+//! with its other subcommands and hands them to [`run`]. Benchmark tooling only, kept out of the
+//! product: the CLI depends on this crate, and the comparison bench against peer libraries
+//! (`examples/compare`, with the peer echo servers `examples/tungstenite_echo` and
+//! `examples/fastws_echo`, and `examples/deflate_memory`) lives here with those libraries as
+//! dev-dependencies, so building or testing the CLI never compiles them.
 //!
-//! It owns the measuring side of the performance work (issue 4): it must cost the server's CPU
-//! nothing it would not cost a real client, and cost its own CPU less than any server it measures.
-//! So it works on raw streams (`TcpStream`, or tokio-rustls over one for wss://: see
-//! `bench/stream.rs`), not on this library's `Reader`/`Writer`: the upgrade is done by hand with
-//! the Sans-I/O handshake functions, frames are encoded and masked once, and echoes are counted
-//! from their headers (see `bench/conn.rs`). `--hold-pid` measures a server's memory
-//! per connection instead (see `bench/memory.rs`).
+//! `compare` runs the CLI binary (`target/release/coro-websocket`) beside the examples, so build
+//! both before running it:
+//!
+//! ```text
+//! cargo build --release -p coro-websocket-cli -p coro-websocket-bench --bins --examples
+//! target/release/examples/compare --quick
+//! ```
+//!
+//! The generator must cost the server's CPU nothing it would not cost a real client, and cost
+//! its own CPU less than any server it measures (issue 4). So it works on raw streams
+//! (`TcpStream`, or tokio-rustls over one for wss://: see `stream.rs`), not on the library's
+//! `Reader`/`Writer`: the upgrade is done by hand with the Sans-I/O handshake functions, frames
+//! are encoded and masked once, and echoes are counted from their headers (see `conn.rs`).
+//! `--hold-pid` measures a server's memory per connection instead (see `memory.rs`). What it
+//! reads from `/proc` (Linux only) is all in [`procfs`].
 
 mod conn;
 mod histogram;
 mod memory;
+pub mod procfs;
 mod stream;
 
 use std::io::Write;
@@ -27,6 +41,7 @@ use futures_util::future::try_join_all;
 
 use conn::{ConnStats, Counters, Load, Opened};
 use histogram::Histogram;
+pub use stream::tls_settings;
 use stream::Transport;
 
 /// Flags of `bench`.
@@ -69,10 +84,12 @@ pub struct BenchArgs {
     hold_pid: Option<u32>,
 }
 
-/// Connections opened concurrently while setting up.
+/// Connections opened (or messages exchanged, by `--hold-pid`) concurrently: stays under the
+/// server's accept backlog.
 const OPEN_CHUNK: usize = 200;
 
-/// Runs `bench`.
+/// Runs `bench`: a load run, or with `--hold-pid` a memory measurement; the summary goes to
+/// stdout, live progress to stderr. Failure when a connection failed during the load run.
 pub async fn run(args: BenchArgs) -> Result<ExitCode> {
     match args.threads {
         Some(threads) => {
@@ -111,6 +128,7 @@ async fn bench(args: BenchArgs) -> Result<ExitCode> {
     })
 }
 
+/// Opens `conns` connections, [`OPEN_CHUNK`] at a time.
 async fn open_all(url: &WsUrl, transport: &Transport, conns: usize) -> Result<Vec<Opened>> {
     let mut all = Vec::with_capacity(conns);
     while all.len() < conns {
@@ -130,14 +148,9 @@ struct Report {
     errors: Vec<String>,
 }
 
-/// This process's user+system CPU time in seconds, from /proc/self/stat (USER_HZ is 100).
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
+/// This process's CPU time so far, in seconds.
+fn own_cpu_seconds() -> Option<f64> {
+    procfs::cpu_seconds(std::process::id())
 }
 
 async fn load(args: &BenchArgs, opened: Vec<Opened>) -> Result<Report> {
@@ -146,7 +159,7 @@ async fn load(args: &BenchArgs, opened: Vec<Opened>) -> Result<Report> {
     let batch: Arc<[u8]> = batch.into();
     let counters = Arc::new(Counters::default());
     let duration = Duration::from_secs_f64(args.duration);
-    let cpu_start = cpu_seconds();
+    let cpu_start = own_cpu_seconds();
     let start = tokio::time::Instant::now();
     let deadline = start + duration;
     let mut tasks = Vec::with_capacity(opened.len());
@@ -184,7 +197,7 @@ async fn load(args: &BenchArgs, opened: Vec<Opened>) -> Result<Report> {
     }
     report.elapsed = start.elapsed().as_secs_f64().min(args.duration).max(1e-9);
     report.cpu = cpu_start
-        .zip(cpu_seconds())
+        .zip(own_cpu_seconds())
         .map(|(a, b)| (b - a) / report.elapsed);
     progress.abort();
     Ok(report)

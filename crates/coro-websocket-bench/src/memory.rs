@@ -1,32 +1,18 @@
 //! `bench --hold-pid PID`: server memory per connection. Opens `--conns` idle connections, then
 //! has each exchange one message, reading the server's resident set size (`VmRSS` in
-//! `/proc/PID/status`) before, while idle, and after the exchange.
+//! `/proc/PID/status`, Linux only) before, while idle, and after the exchange.
 
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use coro_websocket::WsUrl;
 use futures_util::future::try_join_all;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::conn::{frames, open, EchoParser, Opened};
-use super::stream::Transport;
-
-/// Connections opened at once: stays under the server's accept backlog.
-const CHUNK: usize = 200;
-
-/// The resident set size of process `pid`, in bytes.
-pub fn rss_bytes(pid: u32) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("cannot read /proc/{pid}/status"))?;
-    for line in status.lines() {
-        if let Some(rest) = line.strip_prefix("VmRSS:") {
-            let kib: u64 = rest.trim().trim_end_matches("kB").trim().parse()?;
-            return Ok(kib * 1024);
-        }
-    }
-    bail!("no VmRSS in /proc/{pid}/status")
-}
+use crate::conn::{frames, EchoParser, Opened};
+use crate::procfs::rss_bytes;
+use crate::stream::Transport;
+use crate::{open_all, OPEN_CHUNK};
 
 /// The three readings and what they mean per connection.
 pub struct Memory {
@@ -84,17 +70,11 @@ pub async fn measure(
 ) -> Result<Memory> {
     let settle = Duration::from_millis(1500);
     let before = rss_bytes(pid)?;
-    let mut held: Vec<Opened> = Vec::with_capacity(conns);
-    while held.len() < conns {
-        let n = CHUNK.min(conns - held.len());
-        let base = held.len() as u64;
-        let batch = try_join_all((0..n as u64).map(|i| open(url, transport, base + i))).await?;
-        held.extend(batch);
-    }
+    let mut held = open_all(url, transport, conns).await?;
     tokio::time::sleep(settle).await;
     let idle = rss_bytes(pid)?;
     let (frame, _) = frames(size, binary, 1, [0x11, 0x22, 0x33, 0x44]);
-    for chunk in held.chunks_mut(CHUNK) {
+    for chunk in held.chunks_mut(OPEN_CHUNK) {
         try_join_all(chunk.iter_mut().map(|c| exchange(c, &frame))).await?;
     }
     tokio::time::sleep(settle).await;

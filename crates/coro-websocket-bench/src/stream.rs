@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
 use anyhow::{bail, Context, Result};
-use coro_websocket::WsUrl;
+use coro_websocket::{TlsConfig, WsUrl};
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -66,6 +66,21 @@ impl AsyncWrite for BenchStream {
     }
 }
 
+/// The `--ca FILE` and `--insecure` flags of `bench` (and of the CLI's `connect`, which shares
+/// their meaning) as the library's TLS settings: trust the PEM CA certificates in FILE if given,
+/// else the Mozilla roots; or, with `insecure`, any certificate.
+///
+/// # Errors
+/// An unreadable CA file, or one that holds no usable certificate.
+pub fn tls_settings(ca: Option<&Path>, insecure: bool) -> Result<TlsConfig> {
+    let mut tls = TlsConfig::new();
+    if let Some(path) = ca {
+        let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        tls = tls.add_root_pem(&pem)?;
+    }
+    Ok(tls.dangerous_accept_invalid_certs(insecure))
+}
+
 /// How to reach the server: its address, and for wss:// the TLS connector and server name.
 pub struct Transport {
     addr: SocketAddr,
@@ -85,8 +100,9 @@ impl Transport {
             }
             return Ok(Transport { addr, tls: None });
         }
-        let config = crate::tls::settings(ca, insecure)?.client_config()?;
-        let name = crate::tls::server_name(&url.host)?;
+        let config = tls_settings(ca, insecure)?.client_config()?;
+        let name = ServerName::try_from(url.host.clone())
+            .with_context(|| format!("{:?} is not a valid TLS server name", url.host))?;
         Ok(Transport {
             addr,
             tls: Some((TlsConnector::from(config), name)),

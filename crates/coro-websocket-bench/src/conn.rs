@@ -22,8 +22,8 @@ use coro_websocket::proto::{encode_frame, FrameHeader};
 use coro_websocket::{Headers, Message, WsUrl};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-use super::histogram::Histogram;
-use super::stream::{BenchStream, Transport};
+use crate::histogram::Histogram;
+use crate::stream::{BenchStream, Transport};
 
 /// Size of each connection's read buffer. Payload is skipped, so this only sets bytes per read.
 const READ_BUFFER: usize = 128 * 1024;
@@ -44,6 +44,31 @@ pub struct ConnStats {
     pub messages: u64,
     /// Round-trip times, in nanoseconds.
     pub rtt: Histogram,
+}
+
+impl ConnStats {
+    /// Records `done` echoes that arrived now: their round trips (measured from `queued`, oldest
+    /// first, where the same number of re-sent messages are queued in their place) and, in the
+    /// shared `counters`, their count and payload bytes (`size` each).
+    #[inline]
+    fn echoed(
+        &mut self,
+        done: u64,
+        queued: &mut VecDeque<Instant>,
+        counters: &Counters,
+        size: u64,
+    ) {
+        let now = Instant::now();
+        for _ in 0..done {
+            if let Some(sent) = queued.pop_front() {
+                self.rtt.record(now.duration_since(sent).as_nanos() as u64);
+            }
+            queued.push_back(now);
+        }
+        self.messages += done;
+        counters.messages.fetch_add(done, Ordering::Relaxed);
+        counters.bytes.fetch_add(done * size, Ordering::Relaxed);
+    }
 }
 
 /// An open WebSocket connection after the upgrade, with any bytes that arrived after the head.
@@ -253,19 +278,8 @@ pub async fn drive(
         rbuf.copy_within(used..filled, 0);
         filled -= used;
         if done > 0 {
-            let now = Instant::now();
-            for _ in 0..done {
-                if let Some(sent) = queued.pop_front() {
-                    stats.rtt.record(now.duration_since(sent).as_nanos() as u64);
-                }
-                queued.push_back(now);
-            }
-            stats.messages += done;
+            stats.echoed(done, &mut queued, counters, load.size);
             owed += done as usize * frame_len;
-            counters.messages.fetch_add(done, Ordering::Relaxed);
-            counters
-                .bytes
-                .fetch_add(done * load.size, Ordering::Relaxed);
         }
     })
     .await
