@@ -5,6 +5,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
+use coro_websocket_bench::procfs;
+
 use super::servers::{Peer, Server};
 use super::{bench_command, field, median, rate, run_cell, size_label, Cell, Options, Result};
 use super::{Sample, CLIENT_CPU};
@@ -20,14 +22,7 @@ fn bytes(b: f64) -> String {
 /// Raises this process's soft open-files limit to the hard one; children inherit it.
 fn raise_fd_limit() {
     let pid = std::process::id().to_string();
-    let hard = std::fs::read_to_string("/proc/self/limits")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Max open files"))
-                .and_then(|l| l.split_whitespace().nth(4).map(str::to_owned))
-        });
-    if let Some(hard) = hard {
+    if let Some(hard) = procfs::open_files_hard_limit() {
         let _ = Command::new("prlimit")
             .args(["--pid", &pid, &format!("--nofile={hard}:{hard}")])
             .status();

@@ -3,7 +3,7 @@
 //! pong on by default), one `write_frame` per message. Single-threaded runtime, like
 //! `coro-websocket serve`. With `--tls-cert`/`--tls-key` it serves wss:// through tokio-rustls.
 //!
-//! `cargo run --release -p coro-websocket-cli --example fastws_echo -- 127.0.0.1:0
+//! `cargo run --release -p coro-websocket-bench --example fastws_echo -- 127.0.0.1:0
 //! [--tls-cert CERT.pem --tls-key KEY.pem]`
 
 #[macro_use]

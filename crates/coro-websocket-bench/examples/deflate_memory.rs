@@ -1,27 +1,24 @@
 //! Server memory per connection with permessage-deflate, measured on a real `serve --compress`.
 //!
 //! ```sh
-//! cargo build --release
-//! cargo run --release -p coro-websocket-cli --example deflate_memory -- target/release/coro-websocket 1000
+//! cargo build --release -p coro-websocket-cli
+//! cargo run --release -p coro-websocket-bench --example deflate_memory -- target/release/coro-websocket 1000
 //! ```
 //!
 //! For each mode it starts a server, opens N connections that each exchange one 1 KiB JSON
 //! message (so every compressor and decompressor the mode keeps has been created), and reads the
-//! server's VmRSS from /proc/PID/status before and after.
+//! server's VmRSS from /proc/PID/status (Linux only) before and after.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use coro_websocket::{connect, DeflateConfig, Message, Options};
+use coro_websocket_bench::procfs;
 
+/// The server's VmRSS in KiB; 0 when unreadable.
 fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    procfs::rss_bytes(pid).map_or(0, |b| b / 1024)
 }
 
 fn json_message() -> String {

@@ -8,7 +8,7 @@
 //! generated here with rcgen (`bench --insecure`); uWebSockets runs the ws:// cells only.
 //!
 //! ```text
-//! cargo build --release -p coro-websocket-cli --bins --examples
+//! cargo build --release -p coro-websocket-cli -p coro-websocket-bench --bins --examples
 //! target/release/examples/compare [--quick] [--reps 3] [--duration 2] [--binary]
 //!                                 [--no-tls | --tls-only] [--uws PATH]
 //!                                 [--memory [--memory-conns 10000]] [--generator-check]
@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use coro_websocket_bench::procfs;
 use servers::{tls_flags, Certs, Launch, Peer, Server};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -241,15 +242,7 @@ fn cells(o: &Options) -> Vec<Cell> {
 }
 
 fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
+    let cpu = procfs::cpu_model().unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!("{cpu}, {cores} CPUs")
 }
@@ -433,7 +426,7 @@ fn run() -> Result<()> {
     ] {
         if !p.exists() {
             return Err(format!(
-                "{} is missing: run `cargo build --release -p coro-websocket-cli --bins --examples`",
+                "{} is missing: run `cargo build --release -p coro-websocket-cli -p coro-websocket-bench --bins --examples`",
                 p.display()
             )
             .into());

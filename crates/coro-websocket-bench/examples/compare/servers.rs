@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use coro_websocket_bench::procfs;
+
 use super::{Result, SERVER_CPU};
 
 /// How a server is started and tells where it listens.
@@ -134,20 +136,10 @@ impl Server {
         self.child.id()
     }
 
-    /// User+system CPU seconds so far (USER_HZ is 100). `taskset` execs the server, so this is
+    /// User+system CPU seconds so far; 0 when unreadable. `taskset` execs the server, so this is
     /// the server's own process.
     pub fn cpu_seconds(&self) -> f64 {
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())) else {
-            return 0.0;
-        };
-        let Some(close) = stat.rfind(')') else {
-            return 0.0;
-        };
-        let f: Vec<f64> = stat[close + 2..]
-            .split_whitespace()
-            .map(|s| s.parse().unwrap_or(0.0))
-            .collect();
-        (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / 100.0
+        procfs::cpu_seconds(self.pid()).unwrap_or(0.0)
     }
 }
 
