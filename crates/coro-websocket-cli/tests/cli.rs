@@ -134,7 +134,8 @@ fn max_message_closes_with_1009() {
     assert!(err.contains("closed: 1009"), "stderr: {err}");
 }
 
-/// A one-shot raw server answering the upgrade with `response`, then staying silent.
+/// A one-shot raw server answering the upgrade with `response`, then staying silent until the
+/// client goes away.
 fn raw_server(response: &'static str) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -143,7 +144,7 @@ fn raw_server(response: &'static str) -> String {
         let mut buf = [0u8; 4096];
         let _ = tcp.read(&mut buf);
         let _ = tcp.write_all(response.as_bytes());
-        std::thread::sleep(Duration::from_secs(3));
+        while matches!(tcp.read(&mut buf), Ok(n) if n > 0) {}
     });
     format!("ws://{addr}/")
 }
@@ -161,11 +162,11 @@ fn refused_upgrade_names_the_status() {
 fn silent_server_times_out() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("ws://{}/", listener.local_addr().unwrap());
-    let started = Instant::now();
     let (code, _, err) = run_connect(&["--timeout", "300", &url], "");
     assert_eq!(code, 1);
-    assert!(err.contains("timed out"), "stderr: {err}");
-    assert!(started.elapsed() < Duration::from_secs(5));
+    // The configured timeout is the one that fired (its timing is tested in the library, on
+    // tokio's paused clock; a separate process cannot use it).
+    assert!(err.contains("timed out after 300ms"), "stderr: {err}");
     drop(listener);
 }
 
