@@ -9,12 +9,7 @@ use crate::helpers::*;
 #[tokio::test]
 async fn client_wire_small_and_opted_out_messages_are_uncompressed() {
     let (addr, rx) = raw_compressing_server(DeflateConfig::default()).await;
-    let (res, _read, mut write) = soon(connect(compressing_client(
-        addr,
-        Some(DeflateConfig::default()),
-    )))
-    .await
-    .unwrap();
+    let (res, _read, mut write) = connect_offering_default(addr).await;
     assert_eq!(res.extensions.as_deref(), Some("permessage-deflate"));
     let (mut peer, agreed) = soon(rx).await.unwrap();
     let mut inflater = agreed.inflater(64 * MIB as u64);
@@ -129,12 +124,7 @@ async fn client_wire_threshold_zero_compresses_even_empty_messages() {
 async fn client_wire_context_takeover_on_and_off() {
     for takeover in [true, false] {
         let (addr, rx) = raw_compressing_server(deflate(takeover, None)).await;
-        let (res, _read, mut write) = soon(connect(compressing_client(
-            addr,
-            Some(DeflateConfig::default()),
-        )))
-        .await
-        .unwrap();
+        let (res, _read, mut write) = connect_offering_default(addr).await;
         assert_eq!(
             res.extensions
                 .unwrap()
@@ -177,12 +167,7 @@ async fn client_wire_window_bits_take_effect() {
         let mut limit = DeflateConfig::default();
         limit.client_max_window_bits = Some(bits);
         let (addr, rx) = raw_compressing_server(limit).await;
-        let (res, _read, mut write) = soon(connect(compressing_client(
-            addr,
-            Some(DeflateConfig::default()),
-        )))
-        .await
-        .unwrap();
+        let (res, _read, mut write) = connect_offering_default(addr).await;
         assert_eq!(
             res.extensions.unwrap(),
             format!("permessage-deflate; client_max_window_bits={bits}")
@@ -202,12 +187,7 @@ async fn client_wire_window_bits_take_effect() {
                 assert_eq!(f.rsv, 4);
                 wire.push(f.payload);
             }
-            let second = second_copy_size(bits, &mut inflater, &wire, &block);
-            if fits {
-                assert!(second < block.len() / 4, "{bits} bits: {second}");
-            } else {
-                assert!(second >= block.len(), "{bits} bits: {second}");
-            }
+            check_second_copy(bits, &mut inflater, &wire, &block, fits);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! What a compressing peer may send: compressed fragments with control frames between, the
 //! RFC 7692 examples (stored and BFINAL blocks).
 
-use coro_websocket::{connect, DeflateConfig};
+use coro_websocket::DeflateConfig;
 
 use crate::common::*;
 use crate::helpers::*;
@@ -60,12 +60,7 @@ async fn server_inflates_compressed_fragments_with_control_frames_between() {
 #[tokio::test]
 async fn client_reads_the_rfc_examples_in_a_row() {
     let (addr, rx) = raw_compressing_server(DeflateConfig::default()).await;
-    let (_res, mut read, _write) = soon(connect(compressing_client(
-        addr,
-        Some(DeflateConfig::default()),
-    )))
-    .await
-    .unwrap();
+    let (_res, mut read, _write) = connect_offering_default(addr).await;
     let (mut peer, _agreed) = soon(rx).await.unwrap();
     // §7.2.3.1 then §7.2.3.2 (the second "Hello" refers back into the first).
     peer.send(&frame(true, 4, 1, None, &HELLO)).await;

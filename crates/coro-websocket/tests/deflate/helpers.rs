@@ -52,6 +52,22 @@ pub async fn compressed_session(
         .unwrap()
 }
 
+/// Our client, offering the default permessage-deflate, connected to `addr`.
+pub async fn connect_offering_default(
+    addr: SocketAddr,
+) -> (
+    coro_websocket::Response,
+    coro_websocket::Reader,
+    coro_websocket::Writer,
+) {
+    soon(connect(compressing_client(
+        addr,
+        Some(DeflateConfig::default()),
+    )))
+    .await
+    .unwrap()
+}
+
 /// A raw client that offers `offer` and completes the upgrade; returns the peer and the
 /// server's `Sec-WebSocket-Extensions` answer, if any.
 pub async fn raw_client_offering(addr: SocketAddr, offer: &str) -> (RawPeer, Option<String>) {
@@ -215,12 +231,7 @@ pub async fn client_fails_on(agree: bool, frames: &[Vec<u8>], code: u16) -> Erro
         })
     })
     .await;
-    let (res, mut read, _write) = soon(connect(compressing_client(
-        addr,
-        Some(DeflateConfig::default()),
-    )))
-    .await
-    .unwrap();
+    let (res, mut read, _write) = connect_offering_default(addr).await;
     assert_eq!(res.extensions.is_some(), agree, "{:?}", res.extensions);
     let (mut peer, _) = soon(rx).await.unwrap();
     for f in frames {
@@ -232,13 +243,16 @@ pub async fn client_fails_on(agree: bool, frames: &[Vec<u8>], code: u16) -> Erro
 }
 
 /// Inflates the two compressed copies of `block` a peer sent, with the inflater of the whole
-/// connection (whose window is the agreed one), and returns the compressed size of the second.
-pub fn second_copy_size(
+/// connection (whose window is the agreed one), and checks the size of the second: a block that
+/// `fits` in the window is mostly back-references to the first copy (under a quarter of its
+/// size), one that does not fit cannot refer back to it (no smaller than the block).
+pub fn check_second_copy(
     bits: u8,
     inflater: &mut Inflater,
     wire: &[Vec<u8>],
     block: &[u8],
-) -> usize {
+    fits: bool,
+) {
     for w in wire {
         // An inflater with the agreed (smaller) window fails with "distance too far back" if the
         // sender used a larger window than agreed.
@@ -247,7 +261,12 @@ pub fn second_copy_size(
             .unwrap_or_else(|e| panic!("{bits} bits: {e}"));
         assert!(out == block, "{bits} bits");
     }
-    wire[1].len()
+    let second = wire[1].len();
+    if fits {
+        assert!(second < block.len() / 4, "{bits} bits: {second}");
+    } else {
+        assert!(second >= block.len(), "{bits} bits: {second}");
+    }
 }
 
 /// RFC 7692 §7.2.3: "Hello" compressed.
