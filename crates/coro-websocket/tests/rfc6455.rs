@@ -1,15 +1,18 @@
 //! RFC 6455 protocol rules, in both roles, over real sockets: a raw peer writes hand-crafted frame
-//! bytes and checks what our side answers on the wire.
+//! bytes and checks what our side answers on the wire. The close-timeout tests run on tokio's
+//! paused clock over in-memory pipes instead (see [`setup_over_pipe`]).
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use coro_websocket::{
     connect, CloseCode, Config, Error, Message, Opcode, Options, ProtocolError, Reader,
     ServerOptions, TimeoutKind, Writer,
 };
+use tokio::io::DuplexStream;
+use tokio::time::Instant;
 
 /// Which end of the connection is ours (the other end is a [`RawPeer`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +56,22 @@ async fn setup(ours: Ours, config: Config) -> (RawPeer, Reader, Writer) {
             let (peer, _head) = soon(raw).await.unwrap();
             (peer, reader, writer)
         }
+    }
+}
+
+/// Like [`setup`], over an in-memory pipe, for the tests on tokio's paused clock (which jumps
+/// whenever every task waits, and so could fire a timeout while a real socket's bytes are still on
+/// their way). In the client role, our side is the session `connect` builds after its handshake.
+async fn setup_over_pipe(ours: Ours, config: Config) -> (RawPeer<DuplexStream>, Reader, Writer) {
+    match ours {
+        Ours::Server => {
+            server_over_pipe(ServerOptions {
+                config,
+                ..Default::default()
+            })
+            .await
+        }
+        Ours::Client => client_over_pipe(config, None),
     }
 }
 
@@ -385,10 +404,11 @@ async fn server_echoes_close_then_closes_tcp() {
     );
 }
 
-// RFC 6455 §7.1.1: the client echoes, then waits for the server to close TCP.
-#[tokio::test]
+// RFC 6455 §7.1.1: the client echoes, then waits for the server to close TCP. (On the paused clock,
+// the 300 ms of silence end once every task waits: the client has done all it would do.)
+#[tokio::test(start_paused = true)]
 async fn client_echoes_close_then_waits_for_the_server_to_close_tcp() {
-    let (mut peer, mut reader, _writer) = setup(Ours::Client, Config::default()).await;
+    let (mut peer, mut reader, _writer) = setup_over_pipe(Ours::Client, Config::default()).await;
     peer.send_frame(true, 8, &close_payload(1000, b"")).await;
     let got = soon(reader.read()).await.unwrap().unwrap();
     assert_eq!(got.opcode, Opcode::Close);
@@ -405,11 +425,11 @@ async fn client_echoes_close_then_waits_for_the_server_to_close_tcp() {
 }
 
 // RFC 6455 §7.1.1: a client whose server never closes TCP gives up after close_timeout.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn client_gives_up_on_a_server_that_never_closes_tcp() {
     let mut config = Config::default();
     config.close_timeout = Duration::from_millis(300);
-    let (mut peer, mut reader, _writer) = setup(Ours::Client, config).await;
+    let (mut peer, mut reader, _writer) = setup_over_pipe(Ours::Client, config).await;
     peer.send_frame(true, 8, &close_payload(1001, b"")).await;
     assert_eq!(
         soon(reader.read()).await.unwrap().unwrap().opcode,
@@ -417,7 +437,7 @@ async fn client_gives_up_on_a_server_that_never_closes_tcp() {
     );
     let started = Instant::now();
     assert!(soon(reader.read()).await.unwrap().is_none());
-    assert!(started.elapsed() < Duration::from_millis(1500));
+    assert_eq!(started.elapsed(), Duration::from_millis(300));
     assert_eq!(peer.expect_close().await.close_code(), Some(1001));
     peer.expect_eof().await;
 }
@@ -453,12 +473,12 @@ async fn our_close_is_echoed_and_the_connection_ends() {
 // RFC 6455 §7.1.1: a peer that never answers our close does not hold the connection forever.
 // Regression: in the server role (no OS socket handle) the timeout ended the reader but left TCP
 // open for as long as the application held the writer.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn unanswered_close_times_out_and_drops_tcp_while_the_writer_is_held() {
     for ours in BOTH {
         let mut config = Config::default();
         config.close_timeout = Duration::from_millis(300);
-        let (mut peer, mut reader, mut writer) = setup(ours, config).await;
+        let (mut peer, mut reader, mut writer) = setup_over_pipe(ours, config).await;
         soon(writer.close(CloseCode::NORMAL, "")).await.unwrap();
         let started = Instant::now();
         let err = soon(reader.read()).await.unwrap_err();
@@ -466,7 +486,7 @@ async fn unanswered_close_times_out_and_drops_tcp_while_the_writer_is_held() {
             matches!(err, Error::Timeout(TimeoutKind::Close, d) if d == Duration::from_millis(300)),
             "{ours:?}: {err:?}"
         );
-        assert!(started.elapsed() < Duration::from_millis(1500));
+        assert_eq!(started.elapsed(), Duration::from_millis(300), "{ours:?}");
         assert_eq!(peer.expect_close().await.close_code(), Some(1000));
         peer.expect_eof().await;
     }
@@ -474,12 +494,13 @@ async fn unanswered_close_times_out_and_drops_tcp_while_the_writer_is_held() {
 
 // The reader may be parked in another task when the writer sends the close: it must still
 // arm the close timeout.
-#[tokio::test]
+// On the paused clock, the 50 ms sleep ends once every task waits: the reader is parked.
+#[tokio::test(start_paused = true)]
 async fn close_timeout_applies_to_a_reader_already_waiting_in_another_task() {
     for ours in BOTH {
         let mut config = Config::default();
         config.close_timeout = Duration::from_millis(300);
-        let (mut peer, mut reader, mut writer) = setup(ours, config).await;
+        let (mut peer, mut reader, mut writer) = setup_over_pipe(ours, config).await;
         let parked = tokio::spawn(async move { reader.read().await });
         tokio::time::sleep(Duration::from_millis(50)).await;
         let started = Instant::now();
@@ -489,7 +510,7 @@ async fn close_timeout_applies_to_a_reader_already_waiting_in_another_task() {
             matches!(err, Error::Timeout(TimeoutKind::Close, _)),
             "{ours:?}: {err:?}"
         );
-        assert!(started.elapsed() < Duration::from_millis(1500));
+        assert_eq!(started.elapsed(), Duration::from_millis(300), "{ours:?}");
         assert_eq!(peer.expect_close().await.close_code(), Some(1000));
     }
 }

@@ -1,9 +1,14 @@
 //! The seed's API over real sockets: `parse_url`, `connect(options)` and its `Response`,
 //! `read`/`write` and `Message`, `wrap_io`, the heartbeat, and Unix sockets.
+//!
+//! The timeout and heartbeat tests run on tokio's paused clock: time moves only when every task
+//! waits, so "wait 300 ms" means "until everything is blocked" and a timeout fires exactly when
+//! due. The heartbeat tests run the client's session over an in-memory pipe (see
+//! `common::client_over_pipe`), where no byte is ever in flight while the clock jumps.
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use coro_websocket::{
@@ -11,6 +16,7 @@ use coro_websocket::{
     Message, Opcode, Options, ServerOptions, TimeoutKind, UrlError, WrapOptions,
 };
 use futures_util::{SinkExt, StreamExt};
+use tokio::time::Instant;
 use tokio_util::codec::Framed;
 
 fn to(addr: std::net::SocketAddr) -> Options {
@@ -162,7 +168,8 @@ async fn headers_are_sent_in_order() {
     );
 }
 
-#[tokio::test]
+// On the paused clock over a real socket: the only timer that can fire is the one under test.
+#[tokio::test(start_paused = true)]
 async fn connect_times_out_when_the_upgrade_is_never_answered() {
     let (l, addr) = listener().await;
     // Accepts TCP connections, then never answers (and keeps them open).
@@ -184,9 +191,7 @@ async fn connect_times_out_when_the_upgrade_is_never_answered() {
         "{err:?}"
     );
     assert!(err.is_timeout());
-    let elapsed = started.elapsed();
-    assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
-    assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");
+    assert_eq!(started.elapsed(), Duration::from_millis(300));
 }
 
 #[tokio::test]
@@ -254,7 +259,8 @@ async fn socket_shutdown_ends_the_reader_and_the_peer_sees_eof() {
     ));
 }
 
-#[tokio::test]
+// On the paused clock, the sleep ends once every task waits: the reader is parked.
+#[tokio::test(start_paused = true)]
 async fn socket_shutdown_wakes_a_reader_blocked_in_another_task() {
     let addr = echo_server(ServerOptions::default()).await;
     let (res, mut read, _write) = connect(to(addr)).await.unwrap();
@@ -264,7 +270,8 @@ async fn socket_shutdown_wakes_a_reader_blocked_in_another_task() {
     assert!(soon(reader).await.unwrap().unwrap().is_none());
 }
 
-#[tokio::test]
+// On the paused clock, the sleep ends once every task waits: the writer is blocked.
+#[tokio::test(start_paused = true)]
 async fn socket_shutdown_unblocks_a_writer_stuck_on_a_peer_that_does_not_read() {
     let (addr, raw) = raw_server().await;
     let (res, _read, mut write) = connect(to(addr)).await.unwrap();
@@ -588,8 +595,10 @@ async fn wrap_io_over_framed_tcp() {
     wrap_io_session(a.unwrap(), b.unwrap().0).await;
 }
 
+/// `connect` runs the heartbeat its options ask for (the timing is the session's, tested below
+/// on the paused clock).
 #[tokio::test]
-async fn heartbeat_pong_sends_unsolicited_pongs() {
+async fn connect_runs_the_heartbeat_of_its_options() {
     let (addr, accepted) = accept_one(ServerOptions::default()).await;
     let (_res, _read, _write) = connect(Options {
         heartbeat: Some(Heartbeat::pong(Duration::from_millis(100))),
@@ -598,34 +607,43 @@ async fn heartbeat_pong_sends_unsolicited_pongs() {
     .await
     .unwrap();
     let (_req, mut sread, _) = soon(accepted).await.unwrap().unwrap();
+    let m = soon(sread.read()).await.unwrap().unwrap();
+    assert_eq!((m.opcode, m.payload.len()), (Opcode::Pong, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn heartbeat_pong_sends_unsolicited_pongs() {
+    let (mut peer, _read, _write) = client_over_pipe(
+        Default::default(),
+        Some(Heartbeat::pong(Duration::from_millis(100))),
+    );
     let mut pongs = 0;
     let window = tokio::time::sleep(Duration::from_millis(700));
     tokio::pin!(window);
     loop {
         tokio::select! {
             _ = &mut window => break,
-            m = sread.read() => {
-                let m = m.unwrap().unwrap();
-                assert_eq!((m.opcode, m.payload.len()), (Opcode::Pong, 0));
+            f = peer.next_frame() => {
+                let f = f.unwrap();
+                assert_eq!((f.opcode, f.payload.len()), (0xA, 0));
                 pongs += 1;
             }
         }
     }
-    assert!(pongs >= 2, "only {pongs} heartbeat pongs in 700 ms");
+    // One every 100 ms, on the paused clock exactly (the one due as the window ends may lose the
+    // race with it).
+    assert!(
+        (6..=7).contains(&pongs),
+        "{pongs} heartbeat pongs in 700 ms"
+    );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn heartbeat_ping_keeps_a_live_connection_open() {
-    let addr = echo_server(ServerOptions::default()).await;
-    let (_res, mut read, mut write) = connect(Options {
-        heartbeat: Some(Heartbeat::ping(
-            Duration::from_millis(100),
-            Duration::from_millis(300),
-        )),
-        ..to(addr)
-    })
-    .await
-    .unwrap();
+    let (mut read, mut write) = client_of_pipe_echo(Some(Heartbeat::ping(
+        Duration::from_millis(100),
+        Duration::from_millis(300),
+    )));
     // The heartbeat learns of the server's pongs through the reader, so one must be running
     // (frames are noticed as they are read).
     let reader = tokio::spawn(async move {
@@ -645,18 +663,12 @@ async fn heartbeat_ping_keeps_a_live_connection_open() {
 
 // Regression: the heartbeat counted only frames already read, so a live peer whose pongs sat
 // unread in the socket while the application was busy was declared dead.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn heartbeat_ping_does_not_blame_the_peer_while_the_app_is_not_reading() {
-    let addr = echo_server(ServerOptions::default()).await;
-    let (_res, mut read, mut write) = connect(Options {
-        heartbeat: Some(Heartbeat::ping(
-            Duration::from_millis(100),
-            Duration::from_millis(200),
-        )),
-        ..to(addr)
-    })
-    .await
-    .unwrap();
+    let (mut read, mut write) = client_of_pipe_echo(Some(Heartbeat::ping(
+        Duration::from_millis(100),
+        Duration::from_millis(200),
+    )));
     // Busy elsewhere for several heartbeat rounds; the server's pongs pile up unread.
     tokio::time::sleep(Duration::from_millis(700)).await;
     write.write(Message::text("still alive")).await.unwrap();
@@ -664,28 +676,24 @@ async fn heartbeat_ping_does_not_blame_the_peer_while_the_app_is_not_reading() {
     assert_eq!(got.as_text(), Some("still alive"));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn heartbeat_ping_detects_a_peer_that_stopped_answering() {
-    let (addr, raw) = raw_server().await;
     let started = Instant::now();
-    let (_res, mut read, _write) = connect(Options {
-        heartbeat: Some(Heartbeat::ping(
+    // The server neither reads nor answers.
+    let (_peer, mut read, _write) = client_over_pipe(
+        Default::default(),
+        Some(Heartbeat::ping(
             Duration::from_millis(100),
             Duration::from_millis(200),
         )),
-        ..to(addr)
-    })
-    .await
-    .unwrap();
-    // The server completed the handshake by hand and now neither reads nor answers.
-    let (_peer, _head) = soon(raw).await.unwrap();
+    );
     let err = soon(read.read()).await.unwrap_err();
     assert!(
         matches!(err, Error::PeerNotResponding(d) if d == Duration::from_millis(200)),
         "{err:?}"
     );
     assert!(err.is_timeout());
-    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(started.elapsed(), Duration::from_millis(300));
 }
 
 #[tokio::test]

@@ -1,10 +1,11 @@
 //! The server side: `accept()` with `ServerOptions`, its HTTP answers to bad upgrade requests,
-//! the `on_request` hook and the handshake timeout, over real sockets.
+//! the `on_request` hook and the handshake timeout, over real sockets; the timeout and heartbeat
+//! tests run on tokio's paused clock over in-memory pipes.
 
 mod common;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use coro_websocket::handshake::HandshakeError;
@@ -14,6 +15,7 @@ use coro_websocket::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 /// Sends `request` to a fresh `accept()` server; returns the raw HTTP answer (read to EOF) and
 /// what `accept()` returned.
@@ -165,26 +167,30 @@ async fn on_request_hook_accepting_sees_the_request() {
     assert_eq!(req.headers.get("Authorization"), Some("Bearer t0k3n"));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn handshake_timeout_drops_a_silent_client() {
     let mut config = Config::default();
     config.handshake_timeout = Duration::from_millis(300);
-    let (addr, accepted) = accept_one(ServerOptions {
-        config,
-        ..Default::default()
-    })
-    .await;
+    // A client that connects and never sends its request.
+    let (ours, mut client) = tokio::io::duplex(PIPE_BUFFER);
     let started = Instant::now();
-    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let accepted = tokio::spawn(coro_websocket::accept(
+        ours,
+        ServerOptions {
+            config,
+            ..Default::default()
+        },
+    ));
     let err = soon(accepted).await.unwrap().unwrap_err();
     assert!(
         matches!(err, Error::Timeout(TimeoutKind::Handshake, d) if d == Duration::from_millis(300)),
         "{err:?}"
     );
-    assert!(started.elapsed() < Duration::from_millis(1500));
+    // On the paused clock, the timeout fires when due, not a moment sooner or later.
+    assert_eq!(started.elapsed(), Duration::from_millis(300));
     // The connection is dropped: the client reads EOF, not an answer.
     let mut rest = Vec::new();
-    let _ = soon(tcp.read_to_end(&mut rest)).await;
+    let _ = soon(client.read_to_end(&mut rest)).await;
     assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
 }
 
@@ -240,9 +246,10 @@ async fn frames_sent_right_after_the_request_are_not_lost() {
 
 // Regression: a server (which has no OS socket handle) whose heartbeat found the peer dead ended
 // its reader but kept TCP open for as long as the application held the writer.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn server_heartbeat_drops_tcp_to_a_dead_client_while_the_writer_is_held() {
-    let (addr, accepted) = accept_one(ServerOptions {
+    // A client that completes the handshake and then never answers.
+    let (mut peer, mut read, _write) = server_over_pipe(ServerOptions {
         heartbeat: Some(Heartbeat::ping(
             Duration::from_millis(100),
             Duration::from_millis(200),
@@ -250,9 +257,6 @@ async fn server_heartbeat_drops_tcp_to_a_dead_client_while_the_writer_is_held() 
         ..Default::default()
     })
     .await;
-    // A client that completes the handshake and then never answers.
-    let mut peer = raw_client(addr).await;
-    let (_req, mut read, _write) = soon(accepted).await.unwrap().unwrap();
     let err = soon(read.read()).await.unwrap_err();
     assert!(
         matches!(err, Error::PeerNotResponding(d) if d == Duration::from_millis(200)),
@@ -315,9 +319,10 @@ async fn server_writer_close_reaches_our_client() {
 
 // A dead client (it stopped reading, so its receive window is full) must not leave the server's
 // writer blocked forever once the heartbeat has given up on it.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn server_heartbeat_unblocks_a_writer_stuck_on_a_dead_client() {
-    let (addr, accepted) = accept_one(ServerOptions {
+    // A client that completes the handshake and then neither reads nor answers.
+    let (_peer, mut read, mut write) = server_over_pipe(ServerOptions {
         heartbeat: Some(Heartbeat::ping(
             Duration::from_millis(100),
             Duration::from_millis(200),
@@ -325,8 +330,6 @@ async fn server_heartbeat_unblocks_a_writer_stuck_on_a_dead_client() {
         ..Default::default()
     })
     .await;
-    let _peer = raw_client(addr).await;
-    let (_req, mut read, mut write) = soon(accepted).await.unwrap().unwrap();
     let reader = tokio::spawn(async move { read.read().await });
     let started = Instant::now();
     let writer = tokio::spawn(async move {
@@ -338,7 +341,7 @@ async fn server_heartbeat_unblocks_a_writer_stuck_on_a_dead_client() {
         }
     });
     let err = soon(writer).await.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(3), "{err:?}");
+    assert_eq!(started.elapsed(), Duration::from_millis(300), "{err:?}");
     assert!(matches!(err, Error::PeerNotResponding(_)), "{err:?}");
     let read_err = soon(reader).await.unwrap().unwrap_err();
     assert!(

@@ -8,10 +8,16 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use coro_websocket::handshake::accept_key;
-use coro_websocket::{accept, Error, Reader, Request, ServerOptions, Writer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use coro_websocket::proto::Role;
+use coro_websocket::{
+    accept, wrap_io, Config, Error, FrameCodec, Heartbeat, Reader, Request, ServerOptions,
+    WrapOptions, Writer,
+};
+use futures_util::StreamExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
+use tokio_util::codec::Framed;
 
 /// How long a raw peer waits for something that should arrive; generous so a loaded machine does
 /// not make tests flaky. Only a failing test ever waits this long.
@@ -196,9 +202,10 @@ pub fn parse_frame(buf: &[u8]) -> Option<(RawFrame, usize)> {
 // Raw peers
 // ---------------------------------------------------------------------------------------------
 
-/// A peer that speaks WebSocket by hand over a TCP stream.
-pub struct RawPeer {
-    pub tcp: TcpStream,
+/// A peer that speaks WebSocket by hand over a TCP stream (or, for the paused-clock tests, over
+/// one end of an in-memory pipe: see [`server_over_pipe`]).
+pub struct RawPeer<S = TcpStream> {
+    pub tcp: S,
     pub buf: Vec<u8>,
     /// Whether this peer is the client (and so masks what it sends by default).
     pub client: bool,
@@ -207,7 +214,7 @@ pub struct RawPeer {
 /// The fixed masking key raw clients use.
 pub const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
-impl RawPeer {
+impl<S: AsyncRead + AsyncWrite + Unpin> RawPeer<S> {
     /// The masking key this peer's role uses for well-formed frames.
     pub fn mask(&self) -> Option<[u8; 4]> {
         self.client.then_some(KEY)
@@ -375,6 +382,85 @@ pub fn proc_memory(field: &str) -> u64 {
         .parse()
         .unwrap();
     kib << 10
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions over in-memory pipes, for the paused-clock tests
+// ---------------------------------------------------------------------------------------------
+//
+// A test that runs on tokio's paused clock (`#[tokio::test(start_paused = true)]`) sees time jump
+// to the next timer whenever the runtime has nothing to do. Over a real socket that can happen
+// while bytes are still on their way, firing a timeout early; over an in-memory pipe nothing is
+// ever in flight, so time moves only when every task is truly waiting. `connect` needs a real
+// socket, so the client side is the session `connect` builds after its handshake: `wrap_io` over
+// a [`FrameCodec`].
+
+/// The buffer of each direction of a pipe.
+pub const PIPE_BUFFER: usize = 64 << 10;
+
+/// Our server (`accept` with `options`) on one end of an in-memory pipe, and on the other a raw
+/// client that has done the upgrade.
+pub async fn server_over_pipe(options: ServerOptions) -> (RawPeer<DuplexStream>, Reader, Writer) {
+    let (ours, theirs) = tokio::io::duplex(PIPE_BUFFER);
+    let server = tokio::spawn(accept(ours, options));
+    let mut peer = RawPeer {
+        tcp: theirs,
+        buf: Vec::new(),
+        client: true,
+    };
+    peer.send(upgrade_request("/", "").as_bytes()).await;
+    let head = peer.read_head().await;
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+    let (_req, reader, writer) = soon(server).await.unwrap().unwrap();
+    (peer, reader, writer)
+}
+
+/// Wraps one end of a pipe as a session in `role`, as `connect` (client) or `accept` (server)
+/// would after the handshake.
+fn session_over(
+    stream: DuplexStream,
+    role: Role,
+    config: Config,
+    heartbeat: Option<Heartbeat>,
+) -> (Reader, Writer) {
+    let (sink, frames) = Framed::new(stream, FrameCodec::new(role, &config)).split();
+    let options = WrapOptions {
+        heartbeat,
+        mask: role == Role::Client,
+        config,
+    };
+    wrap_io(frames, sink, options)
+}
+
+/// Our client's session (with `config` and `heartbeat`) on one end of an in-memory pipe, and on
+/// the other a raw server.
+pub fn client_over_pipe(
+    config: Config,
+    heartbeat: Option<Heartbeat>,
+) -> (RawPeer<DuplexStream>, Reader, Writer) {
+    let (ours, theirs) = tokio::io::duplex(PIPE_BUFFER);
+    let (reader, writer) = session_over(ours, Role::Client, config, heartbeat);
+    let peer = RawPeer {
+        tcp: theirs,
+        buf: Vec::new(),
+        client: false,
+    };
+    (peer, reader, writer)
+}
+
+/// Our client's session (with `heartbeat`) connected over an in-memory pipe to our server's
+/// session, which echoes every whole message (answering pings on the way) until the end.
+pub fn client_of_pipe_echo(heartbeat: Option<Heartbeat>) -> (Reader, Writer) {
+    let (ours, theirs) = tokio::io::duplex(PIPE_BUFFER);
+    let (mut read, mut write) = session_over(theirs, Role::Server, Config::default(), None);
+    tokio::spawn(async move {
+        while let Ok(Some(msg)) = read.read_message().await {
+            if write.write(msg).await.is_err() {
+                break;
+            }
+        }
+    });
+    session_over(ours, Role::Client, Config::default(), heartbeat)
 }
 
 /// A unique path for a Unix socket under the system temp dir.
