@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use crate::config::ConfigError;
 use crate::handshake::HandshakeError;
-use crate::io::ProxyError;
 use crate::proto::{CloseFrame, ProtocolError, SendError};
+use crate::proxy::ProxyError;
+use crate::redirect::RedirectError;
 use crate::url::UrlError;
 
 /// Everything that can go wrong with a WebSocket connection.
@@ -61,25 +62,6 @@ pub enum Error {
     /// A redirect answer to the upgrade request could not be followed.
     #[error("redirect: {0}")]
     Redirect(#[from] RedirectError),
-}
-
-/// Why a redirect answer to the upgrade request was not followed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum RedirectError {
-    /// More redirects than [`Options::max_redirects`](crate::Options::max_redirects) allows.
-    #[error("more than {0} redirects")]
-    TooMany(usize),
-    /// A redirect led back to a URL already requested.
-    #[error("redirect loop: {0} was already requested")]
-    Loop(String),
-    /// A redirect from `wss` to `ws`, which is refused unless
-    /// [`Options::allow_insecure_redirects`](crate::Options::allow_insecure_redirects) is set.
-    #[error("refusing to follow a redirect from wss to {0}")]
-    Insecure(String),
-    /// The `Location` header is missing or is not a ws, wss, http or https URL.
-    #[error("invalid redirect location {0:?}")]
-    InvalidLocation(String),
 }
 
 /// The close frames of a finished connection.

@@ -43,22 +43,26 @@ pub mod handshake;
 mod io;
 mod options;
 pub mod proto;
+mod proxy;
 mod reconnect;
+mod redirect;
 mod session;
+mod tls;
 mod url;
 
 pub use codec::{FrameCodec, MaskSource};
 pub use config::{Config, ConfigError};
-pub use error::{Closed, Error, RedirectError, TimeoutKind};
+pub use error::{Closed, Error, TimeoutKind};
 pub use handshake::{HandshakeError, Headers, Refusal, Rejection, Request};
-pub use io::{accept, connect, env_proxy, no_proxy_matches, Proxy, ProxyError, Response, Socket};
-pub use options::{
-    Heartbeat, HeartbeatMode, Options, RequestHook, ServerOptions, Tls, TlsConfig, WrapOptions,
-};
+pub use io::{accept, connect, Response, Socket};
+pub use options::{Heartbeat, HeartbeatMode, Options, RequestHook, ServerOptions, WrapOptions};
 pub use proto::deflate::DeflateConfig;
 pub use proto::{CloseCode, CloseFrame, Message, Opcode, ProtocolError, SendError};
+pub use proxy::{env_proxy, no_proxy_matches, Proxy, ProxyError};
 pub use reconnect::{Backoff, Connection, Reconnect, TrackedReader};
+pub use redirect::RedirectError;
 pub use session::{wrap_io, Reader, Writer};
+pub use tls::{Tls, TlsConfig};
 pub use url::{parse_url, UrlError, WsUrl};
 
 /// The README's Rust examples, compiled and run as doctests.

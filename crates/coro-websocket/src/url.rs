@@ -35,29 +35,53 @@ impl WsUrl {
     }
 }
 
+/// The default port of a scheme: 443 with TLS (`wss`, `https`), 80 without.
+pub(crate) fn default_port(tls: bool) -> u16 {
+    if tls {
+        443
+    } else {
+        80
+    }
+}
+
+/// A host as it stands in a URL or header: an IPv6 literal in brackets, anything else as is.
+pub(crate) fn bracketed(host: &str) -> std::borrow::Cow<'_, str> {
+    if host.contains(':') {
+        format!("[{host}]").into()
+    } else {
+        host.into()
+    }
+}
+
+/// `host:port`, the host bracketed if IPv6 (an authority, as CONNECT and `Host` take it).
+pub(crate) fn authority(host: &str, port: u16) -> String {
+    format!("{}:{port}", bracketed(host))
+}
+
+/// The host a parsed URL names, IPv6 without brackets; `None` if it names none.
+pub(crate) fn host_of(url: &url::Url) -> Option<String> {
+    match url.host()? {
+        url::Host::Domain(d) if !d.is_empty() => Some(d.to_owned()),
+        url::Host::Domain(_) => None,
+        url::Host::Ipv4(ip) => Some(ip.to_string()),
+        url::Host::Ipv6(ip) => Some(ip.to_string()),
+    }
+}
+
 /// Formats a `Host` header (RFC 7230 §5.4): IPv6 in brackets, port only when not the default.
 pub(crate) fn host_header(host: &str, port: u16, tls: bool) -> String {
-    let host = if host.contains(':') {
-        format!("[{host}]")
+    if port == default_port(tls) {
+        bracketed(host).into_owned()
     } else {
-        host.to_owned()
-    };
-    if port == if tls { 443 } else { 80 } {
-        host
-    } else {
-        format!("{host}:{port}")
+        authority(host, port)
     }
 }
 
 impl fmt::Display for WsUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let scheme = if self.tls { "wss" } else { "ws" };
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        write!(f, "{scheme}://{host}:{}{}", self.port, self.pathname)
+        let authority = authority(&self.host, self.port);
+        write!(f, "{scheme}://{authority}{}", self.pathname)
     }
 }
 
@@ -104,13 +128,8 @@ pub fn parse_url(url: &str) -> Result<WsUrl, UrlError> {
     if parsed.fragment().is_some() {
         return Err(UrlError::Fragment);
     }
-    let host = match parsed.host() {
-        Some(url::Host::Domain(d)) if !d.is_empty() => d.to_owned(),
-        Some(url::Host::Ipv4(ip)) => ip.to_string(),
-        Some(url::Host::Ipv6(ip)) => ip.to_string(),
-        _ => return Err(UrlError::MissingHost),
-    };
-    let port = parsed.port().unwrap_or(if tls { 443 } else { 80 });
+    let host = host_of(&parsed).ok_or(UrlError::MissingHost)?;
+    let port = parsed.port().unwrap_or(default_port(tls));
     let mut pathname = parsed.path().to_owned();
     if pathname.is_empty() {
         pathname.push('/');

@@ -67,21 +67,9 @@ impl<S: Stream<Item = Result<Message, Error>> + Send> FrameSource for Foreign<S>
     }
 }
 
-/// A handle on the OS socket under the session, used only to shut it down.
-#[derive(Debug)]
-pub(crate) enum Transport {
-    Tcp(std::net::TcpStream),
-    Unix(std::os::unix::net::UnixStream),
-}
-
-impl Transport {
-    fn shutdown(&self) {
-        let _ = match self {
-            Transport::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
-            Transport::Unix(s) => s.shutdown(std::net::Shutdown::Both),
-        };
-    }
-}
+/// Ends whatever carries the session at once (e.g. shuts an OS socket down both ways), given by
+/// the layer that owns it. The session calls it when it is aborted.
+pub(crate) type ShutdownHook = Box<dyn Fn() + Send + Sync>;
 
 /// Why the session was ended from outside the protocol.
 #[derive(Debug, Clone, Copy)]
@@ -122,7 +110,7 @@ pub(crate) struct Shared {
     /// Frames were left in the sink's buffer by a corked write; the reader flushes them before it
     /// waits for the socket.
     dirty: AtomicBool,
-    transport: Option<Transport>,
+    shutdown: Option<ShutdownHook>,
     close_timeout: Duration,
     max_message_size: u64,
 }
@@ -158,7 +146,7 @@ impl Shared {
     }
 
     /// Ends the session from outside: wakes the reader, fails writes in progress, and shuts the
-    /// socket down (or, with no OS socket to shut down, e.g. a server's stream or `wrap_io`,
+    /// transport down through the shutdown hook (or, with no hook, e.g. a server's stream or `wrap_io`,
     /// closes the sink within `close_timeout`, so the peer sees the connection end even while the
     /// application still holds the writer).
     fn abort(self: &Arc<Self>, why: Abort) {
@@ -172,8 +160,8 @@ impl Shared {
         self.aborted.store(true, Ordering::Release);
         self.abort_notify.notify_waiters();
         self.wake_reader();
-        if let Some(t) = &self.transport {
-            t.shutdown();
+        if let Some(shutdown) = &self.shutdown {
+            shutdown();
         } else if let Ok(handle) = tokio::runtime::Handle::try_current() {
             let shared = self.clone();
             handle.spawn(async move {
@@ -467,8 +455,8 @@ where
 /// What lies under a session besides its frame stream and sink.
 #[derive(Default)]
 pub(crate) struct Under {
-    /// The OS socket, to shut down on abort.
-    pub(crate) transport: Option<Transport>,
+    /// Ends the transport at once on abort (an OS socket's shutdown).
+    pub(crate) shutdown: Option<ShutdownHook>,
     /// The stream comes from our own decoder (text already UTF-8-checked, sizes bounded).
     pub(crate) validated: bool,
     /// The negotiated permessage-deflate parameters, seen from this end.
@@ -486,7 +474,7 @@ pub(crate) fn open(
     under: Under,
 ) -> (Reader, Writer, Weak<Shared>) {
     let Under {
-        transport,
+        shutdown,
         validated,
         deflate,
     } = under;
@@ -507,7 +495,7 @@ pub(crate) fn open(
         // should not carry.
         deflater: deflate.map(|d| Box::new(Mutex::new(d.deflater()))),
         dirty: AtomicBool::new(false),
-        transport,
+        shutdown,
         close_timeout: config.close_timeout,
         max_message_size: config.max_message_size,
     });

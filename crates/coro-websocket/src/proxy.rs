@@ -1,21 +1,12 @@
-//! Client proxies: HTTP CONNECT (over TCP or over TLS to the proxy) and SOCKS5 (tokio-socks),
-//! chosen from [`Options::proxy`](crate::Options::proxy) or from the environment the way curl and
-//! Python websockets do.
+//! Which proxy a client goes through: the [`Proxy`] option, the environment (`*_proxy`,
+//! `no_proxy`), and the proxy URL. Pure policy, no I/O: the tunnels themselves (HTTP CONNECT,
+//! SOCKS5) are opened by `io::tunnel`.
 //!
-//! This module owns proxy selection (`*_proxy`, `no_proxy`), the proxy URL, and the tunnel; it
-//! hands back a byte stream to the origin, on which `io` runs TLS to the origin (wss) and the
-//! upgrade. It does not know about WebSocket at all.
+//! Reading the environment by default is deliberate, as curl, Go and python-websockets do. The
+//! loopback exemption (`localhost`, 127.0.0.0/8, `::1` are never proxied) follows Go's
+//! `net/http`; curl proxies loopback unless `no_proxy` names it.
 
 use std::net::IpAddr;
-
-use base64::Engine;
-use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-
-use super::{tcp_with_control, tls, Addrs, Conn};
-use crate::error::Error;
-use crate::options::Tls;
-use crate::session::Transport;
 
 /// Which proxy [`connect`](crate::connect) goes through: the `proxy` field of
 /// [`Options`](crate::Options).
@@ -279,7 +270,7 @@ fn in_cidr(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
 
 /// The proxy protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scheme {
+pub(crate) enum Scheme {
     Http,
     Https,
     Socks5 { remote_dns: bool },
@@ -288,10 +279,11 @@ enum Scheme {
 /// A parsed proxy URL.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Route {
-    scheme: Scheme,
-    host: String,
-    port: u16,
-    auth: Option<(String, String)>,
+    pub(crate) scheme: Scheme,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    /// `(user, password)`, percent-decoded.
+    pub(crate) auth: Option<(String, String)>,
 }
 
 impl std::fmt::Debug for Route {
@@ -324,12 +316,7 @@ impl Route {
             "socks5h" => (Scheme::Socks5 { remote_dns: true }, 1080),
             other => return Err(ProxyError::UnsupportedScheme(other.to_owned())),
         };
-        let host = match url.host() {
-            Some(url::Host::Domain(d)) if !d.is_empty() => d.to_owned(),
-            Some(url::Host::Ipv4(ip)) => ip.to_string(),
-            Some(url::Host::Ipv6(ip)) => ip.to_string(),
-            _ => return Err(ProxyError::InvalidUrl("no host".into())),
-        };
+        let host = crate::url::host_of(&url).ok_or(ProxyError::InvalidUrl("no host".into()))?;
         let auth = (!url.username().is_empty()).then(|| {
             (
                 percent_decode(url.username()),
@@ -344,16 +331,9 @@ impl Route {
         })
     }
 
-    fn address(&self) -> String {
-        bracket_port(&self.host, self.port)
-    }
-}
-
-fn bracket_port(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
+    /// The proxy's `host:port`.
+    pub(crate) fn address(&self) -> String {
+        crate::url::authority(&self.host, self.port)
     }
 }
 
@@ -391,161 +371,6 @@ pub(crate) fn select(
             .transpose(),
     }
 }
-
-/// Connects to the proxy and opens a tunnel through it to `host:port`. The addresses are those
-/// of the TCP connection to the proxy.
-pub(crate) async fn open(
-    route: &Route,
-    proxy_tls: &Tls,
-    host: &str,
-    port: u16,
-) -> Result<(Conn, Transport, Addrs), Error> {
-    let tcp = tokio::net::TcpStream::connect((route.host.as_str(), route.port))
-        .await
-        .map_err(|source| ProxyError::Unreachable {
-            proxy: route.address(),
-            source,
-        })?;
-    tcp.set_nodelay(true)?;
-    let addrs = (tcp.local_addr().ok(), tcp.peer_addr().ok(), None);
-    let (mut tcp, control) = tcp_with_control(tcp)?;
-    let stream = match route.scheme {
-        Scheme::Http => {
-            http_connect(&mut tcp, route, host, port).await?;
-            Conn::Tcp(tcp)
-        }
-        Scheme::Https => {
-            let config = tls::client_config(proxy_tls)?;
-            let name = tls::server_name(proxy_tls, &route.host)?;
-            let connector = tokio_rustls::TlsConnector::from(config);
-            let mut stream = connector
-                .connect(name, tcp)
-                .await
-                .map_err(ProxyError::Tls)?;
-            http_connect(&mut stream, route, host, port).await?;
-            Conn::Other(Box::new(stream))
-        }
-        Scheme::Socks5 { remote_dns } => {
-            Conn::Tcp(socks5(tcp, route, remote_dns, host, port).await?)
-        }
-    };
-    Ok((stream, control, addrs))
-}
-
-/// The most of a CONNECT answer's head that is read.
-const MAX_CONNECT_HEAD: usize = 16 << 10;
-
-/// Asks an HTTP proxy for a tunnel (RFC 9110 §9.3.6) and reads its answer.
-async fn http_connect<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: &mut S,
-    route: &Route,
-    host: &str,
-    port: u16,
-) -> Result<(), ProxyError> {
-    let authority = bracket_port(host, port);
-    let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
-    if let Some((user, password)) = &route.auth {
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        request.push_str(&format!("Proxy-Authorization: Basic {token}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(ProxyError::Io)?;
-    stream.flush().await.map_err(ProxyError::Io)?;
-    let mut buf = BytesMut::with_capacity(512);
-    loop {
-        let mut headers = [httparse::EMPTY_HEADER; 64];
-        let mut response = httparse::Response::new(&mut headers);
-        match response.parse(&buf) {
-            Ok(httparse::Status::Complete(len)) => {
-                let status = response.code.unwrap_or(0);
-                let reason = response.reason.unwrap_or("").to_owned();
-                return match status {
-                    200..=299 if len == buf.len() => Ok(()),
-                    // The origin speaks only after our first bytes (TLS ClientHello or the GET):
-                    // anything else here came from the proxy and would corrupt the tunnel.
-                    200..=299 => Err(ProxyError::Malformed(
-                        "data after the CONNECT answer".into(),
-                    )),
-                    407 => Err(ProxyError::AuthFailed { status }),
-                    _ => Err(ProxyError::ConnectRefused { status, reason }),
-                };
-            }
-            Ok(httparse::Status::Partial) if buf.len() > MAX_CONNECT_HEAD => {
-                return Err(ProxyError::Malformed("CONNECT answer too large".into()));
-            }
-            Ok(httparse::Status::Partial) => {}
-            Err(e) => return Err(ProxyError::Malformed(e.to_string())),
-        }
-        if stream.read_buf(&mut buf).await.map_err(ProxyError::Io)? == 0 {
-            return Err(ProxyError::Malformed(
-                "connection closed before the CONNECT answer".into(),
-            ));
-        }
-    }
-}
-
-/// SOCKS5 CONNECT (RFC 1928) with optional username/password (RFC 1929), by tokio-socks.
-async fn socks5(
-    tcp: tokio::net::TcpStream,
-    route: &Route,
-    remote_dns: bool,
-    host: &str,
-    port: u16,
-) -> Result<tokio::net::TcpStream, Error> {
-    use tokio_socks::tcp::Socks5Stream;
-    use tokio_socks::TargetAddr;
-    let target: TargetAddr<'_> = match host.parse::<IpAddr>() {
-        Ok(ip) => TargetAddr::Ip((ip, port).into()),
-        // socks5h: the proxy resolves the name.
-        Err(_) if remote_dns => TargetAddr::Domain(host.into(), port),
-        // socks5: resolve here, send the address.
-        Err(_) => {
-            let addr = tokio::net::lookup_host((host, port))
-                .await?
-                .next()
-                .ok_or_else(|| {
-                    std::io::Error::new(std::io::ErrorKind::NotFound, "host name not found")
-                })?;
-            TargetAddr::Ip(addr)
-        }
-    };
-    let result = match &route.auth {
-        Some((user, password)) => {
-            Socks5Stream::connect_with_password_and_socket(tcp, target, user, password).await
-        }
-        None => Socks5Stream::connect_with_socket(tcp, target).await,
-    };
-    result
-        .map(Socks5Stream::into_inner)
-        .map_err(|e| socks_error(e).into())
-}
-
-fn socks_error(e: tokio_socks::Error) -> ProxyError {
-    use tokio_socks::Error as E;
-    match e {
-        E::Io(e) => ProxyError::Io(e),
-        E::GeneralSocksServerFailure => ProxyError::SocksReply { code: 1 },
-        E::ConnectionNotAllowedByRuleset => ProxyError::SocksReply { code: 2 },
-        E::NetworkUnreachable => ProxyError::SocksReply { code: 3 },
-        E::HostUnreachable => ProxyError::SocksReply { code: 4 },
-        E::ConnectionRefused => ProxyError::SocksReply { code: 5 },
-        E::TtlExpired => ProxyError::SocksReply { code: 6 },
-        E::CommandNotSupported => ProxyError::SocksReply { code: 7 },
-        E::AddressTypeNotSupported => ProxyError::SocksReply { code: 8 },
-        E::PasswordAuthFailure(code) => ProxyError::AuthFailed {
-            status: u16::from(code),
-        },
-        // The proxy wants credentials that were not given (or accepts no method offered).
-        E::NoAcceptableAuthMethods | E::AuthorizationRequired => {
-            ProxyError::AuthFailed { status: 0xff }
-        }
-        other => ProxyError::Malformed(other.to_string()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,9 +1,28 @@
 //! Following redirect answers to the upgrade request: which statuses count, where the
 //! `Location` points, and what may be carried to the next hop. Pure: no I/O.
 
-use crate::error::RedirectError;
-use crate::options::{Options, Tls};
-use crate::url::{parse_url, WsUrl};
+use crate::options::Options;
+use crate::tls::Tls;
+use crate::url::{default_port, parse_url, WsUrl};
+
+/// Why a redirect answer to the upgrade request was not followed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedirectError {
+    /// More redirects than [`Options::max_redirects`](crate::Options::max_redirects) allows.
+    #[error("more than {0} redirects")]
+    TooMany(usize),
+    /// A redirect led back to a URL already requested.
+    #[error("redirect loop: {0} was already requested")]
+    Loop(String),
+    /// A redirect from `wss` to `ws`, which is refused unless
+    /// [`Options::allow_insecure_redirects`](crate::Options::allow_insecure_redirects) is set.
+    #[error("refusing to follow a redirect from wss to {0}")]
+    Insecure(String),
+    /// The `Location` header is missing or is not a ws, wss, http or https URL.
+    #[error("invalid redirect location {0:?}")]
+    InvalidLocation(String),
+}
 
 /// The statuses followed: 301, 302, 303, 307 and 308 (RFC 9110 §15.4). The upgrade is a GET,
 /// so 303 needs no change of method.
@@ -58,14 +77,6 @@ pub(crate) fn next_hop(original: &Options, current: &Options, next: &WsUrl) -> O
     hop.port = Some(next.port);
     hop.pathname = next.pathname.clone();
     hop
-}
-
-fn default_port(tls: bool) -> u16 {
-    if tls {
-        443
-    } else {
-        80
-    }
 }
 
 /// The URL a set of TCP options requests.
