@@ -15,7 +15,7 @@ use super::utf8::Utf8Validator;
 use super::{ProtocolError, Role};
 
 /// Room made past the end of an incomplete frame, for the start of the next one.
-pub const READ_AHEAD: usize = 4 << 10;
+pub(crate) const READ_AHEAD: usize = 4 << 10;
 
 /// Incremental, validating frame decoder for one direction of one connection.
 ///
@@ -80,7 +80,7 @@ impl FrameDecoder {
 
     /// Bytes still missing from the frame being decoded, given `buffered` bytes of it in the
     /// buffer (0 before a header has been read): how much a reader should make room for.
-    pub fn missing(&self, buffered: usize) -> usize {
+    pub(crate) fn missing(&self, buffered: usize) -> usize {
         self.header
             .map_or(0, |h| (h.len as usize).saturating_sub(buffered))
     }

@@ -20,7 +20,8 @@ const BLOCK: usize = 8 << 10;
 
 pub use close::{CloseCode, CloseFrame};
 pub use connection::{Connection, Received, SendError, Sent, State};
-pub use decoder::{FrameDecoder, READ_AHEAD};
+pub use decoder::FrameDecoder;
+pub(crate) use decoder::READ_AHEAD;
 pub use frame::{encode_frame, FrameHeader, HeaderError, Message, Opcode};
 pub use mask::apply_mask;
 pub use utf8::{InvalidUtf8, Utf8Validator};

@@ -30,7 +30,7 @@ pub use writer::Writer;
 
 use crate::error::{Closed, Error};
 use crate::options::{Heartbeat, WrapOptions};
-use crate::proto::deflate::{Deflate, Deflater};
+use crate::proto::deflate::{Deflate, Deflater, MessageInflater};
 use crate::proto::{Connection, Message, Opcode, Role, SendError, Sent};
 
 type FrameStream = Pin<Box<dyn FrameSource>>;
@@ -503,7 +503,8 @@ pub(crate) fn open(
         heartbeat::spawn(Arc::downgrade(&shared), hb);
     }
     let weak = Arc::downgrade(&shared);
-    let inflater = deflate.map(|d| Box::new(d.inflater(config.max_message_size)));
+    let inflater =
+        deflate.map(|d| Box::new(MessageInflater::new(d.inflater(config.max_message_size))));
     let reader = Reader::new(stream, shared.clone(), validated, inflater);
     let writer = Writer::new(shared);
     (reader, writer, weak)

@@ -12,8 +12,8 @@ use futures_core::Stream;
 
 use super::{Abort, FrameStream, SendFuture, Shared};
 use crate::error::{Closed, Error, TimeoutKind};
-use crate::proto::deflate::Inflater;
-use crate::proto::{CloseFrame, Message, Opcode, ProtocolError, Utf8Validator};
+use crate::proto::deflate::MessageInflater;
+use crate::proto::{CloseFrame, Message, Opcode, ProtocolError};
 
 /// The reading half of a connection: the seed's `read`.
 ///
@@ -36,11 +36,7 @@ pub struct Reader {
     assembly: Option<(Opcode, BytesMut)>,
     validated: bool,
     /// permessage-deflate decompressor, when negotiated.
-    inflater: Option<Box<Inflater>>,
-    /// `Some(is_text)` while a compressed message is being inflated.
-    inflating: Option<bool>,
-    /// UTF-8 state of inflated text (the decoder cannot check compressed bytes).
-    inflated_utf8: Utf8Validator,
+    inflater: Option<Box<MessageInflater>>,
     /// The waker last registered in `reader_waker`, with the wake count at that time.
     registered: Option<(Waker, u32)>,
 }
@@ -59,7 +55,7 @@ impl Reader {
         stream: FrameStream,
         shared: Arc<Shared>,
         validated: bool,
-        inflater: Option<Box<Inflater>>,
+        inflater: Option<Box<MessageInflater>>,
     ) -> Reader {
         Reader {
             stream,
@@ -72,8 +68,6 @@ impl Reader {
             assembly: None,
             validated,
             inflater,
-            inflating: None,
-            inflated_utf8: Utf8Validator::default(),
             registered: None,
         }
     }
@@ -177,34 +171,6 @@ impl Reader {
     /// The close frames exchanged so far.
     pub fn closed(&self) -> Closed {
         self.shared.closed()
-    }
-
-    /// permessage-deflate: replaces a data frame's payload by its inflated bytes and checks
-    /// inflated text as UTF-8 (RFC 7692 §6.2).
-    fn inflate(&mut self, frame: &mut Message) -> Result<(), ProtocolError> {
-        if frame.rsv1 {
-            self.inflating = Some(frame.opcode == Opcode::Text);
-            self.inflated_utf8.reset();
-        }
-        let Some(is_text) = self.inflating else {
-            return Ok(());
-        };
-        let Some(inflater) = self.inflater.as_mut() else {
-            return Ok(());
-        };
-        frame.payload = inflater.inflate(&frame.payload, frame.fin)?;
-        frame.len = frame.payload.len();
-        frame.rsv1 = false;
-        if is_text {
-            self.inflated_utf8.feed(&frame.payload)?;
-            if frame.fin && !self.inflated_utf8.is_complete() {
-                return Err(ProtocolError::InvalidUtf8);
-            }
-        }
-        if frame.fin {
-            self.inflating = None;
-        }
-        Ok(())
     }
 
     /// Fails the connection for a violation found above the decoder (raw `wrap_io` streams).
@@ -319,10 +285,10 @@ impl Reader {
                 }
             };
             let mut item = item;
-            if self.inflater.is_some() {
+            if let Some(inflater) = self.inflater.as_mut() {
                 if let Some(Ok(frame)) = &mut item {
                     if frame.opcode.is_data() {
-                        if let Err(violation) = self.inflate(frame) {
+                        if let Err(violation) = inflater.inflate(frame) {
                             item = Some(Err(Error::Protocol(violation)));
                         }
                     }

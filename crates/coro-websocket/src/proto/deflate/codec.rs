@@ -1,0 +1,362 @@
+//! The compressor and the bounded decompressor (RFC 7692 §7.2).
+
+use bytes::Bytes;
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+
+use super::{Deflate, TAIL};
+use crate::proto::{Message, Opcode, ProtocolError, Utf8Validator};
+
+///
+/// The zlib state (about 2^(bits+2) bytes plus 64 KiB of hash tables) is created on the first
+/// compressed message, and released after each message when this end does not keep its context.
+pub struct Deflater {
+    compress: Option<Compress>,
+    level: u32,
+    window_bits: u8,
+    enabled: bool,
+    reset_each: bool,
+    threshold: usize,
+}
+
+impl std::fmt::Debug for Deflater {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deflater")
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Deflater {
+    pub(super) fn new(agreed: &Deflate) -> Deflater {
+        // zlib cannot compress with a 256-byte window (8 bits): with that agreement this end
+        // sends every message uncompressed, which RFC 7692 always allows.
+        let enabled = agreed.local_max_window_bits >= 9;
+        Deflater {
+            compress: None,
+            level: agreed.level,
+            window_bits: agreed.local_max_window_bits.max(9),
+            enabled,
+            reset_each: agreed.local_no_context_takeover,
+            threshold: agreed.threshold,
+        }
+    }
+
+    /// Whether a message of `len` bytes should be compressed.
+    pub fn wants(&self, len: usize) -> bool {
+        self.enabled && len >= self.threshold
+    }
+
+    /// Compresses one whole message payload (RFC 7692 §7.2.1).
+    pub fn compress(&mut self, payload: &[u8]) -> Bytes {
+        let mut out = Vec::with_capacity(payload.len() / 2 + 64);
+        let (level, bits) = (self.level, self.window_bits);
+        let compress = self.compress.get_or_insert_with(|| {
+            Compress::new_with_window_bits(Compression::new(level), false, bits)
+        });
+        let start = compress.total_in();
+        loop {
+            let consumed = (compress.total_in() - start) as usize;
+            if out.len() == out.capacity() {
+                out.reserve(out.capacity().max(64));
+            }
+            // Compressing our own valid stream into a Vec cannot fail.
+            let _ = compress.compress_vec(&payload[consumed..], &mut out, FlushCompress::Sync);
+            let all_in = (compress.total_in() - start) as usize == payload.len();
+            // The sync flush is complete once a call leaves output room unused.
+            if all_in && out.len() < out.capacity() {
+                break;
+            }
+        }
+        if out.ends_with(&TAIL) {
+            out.truncate(out.len() - TAIL.len());
+        }
+        if out.is_empty() {
+            // An empty message: one empty fixed-Huffman block.
+            out.push(0);
+        }
+        if self.reset_each {
+            // No context to keep: free the zlib state until the next message.
+            self.compress = None;
+        }
+        Bytes::from(out)
+    }
+}
+
+/// Decompresses incoming messages, one frame at a time.
+///
+/// Its zlib state (about 2^bits bytes of window plus 7 KiB) is created on the first compressed
+/// message, and released after each message when the peer does not keep its context.
+pub struct Inflater {
+    decompress: Option<Decompress>,
+    window_bits: u8,
+    reset_each: bool,
+    max_message_size: u64,
+    produced: u64,
+    /// The message in progress ended its DEFLATE stream (a BFINAL block): the rest of it, and
+    /// the tail appended to it, are ignored.
+    ended: bool,
+}
+
+impl std::fmt::Debug for Inflater {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inflater")
+            .field("produced", &self.produced)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inflater {
+    pub(super) fn new(agreed: &Deflate, max_message_size: u64) -> Inflater {
+        Inflater {
+            decompress: None,
+            // A window at least as large as the peer's inflates its data correctly; 8 bits is
+            // served by zlib's smallest, 9.
+            window_bits: agreed.remote_max_window_bits.max(9),
+            reset_each: agreed.remote_no_context_takeover,
+            max_message_size,
+            produced: 0,
+            ended: false,
+        }
+    }
+
+    /// Inflates one frame of a compressed message; `fin` marks its last frame.
+    ///
+    /// # Errors
+    /// [`ProtocolError::MessageTooBig`] as soon as the message inflates past the limit (nothing
+    /// more is inflated), [`ProtocolError::InvalidCompressedData`] for a corrupt stream.
+    pub fn inflate(&mut self, input: &[u8], fin: bool) -> Result<Bytes, ProtocolError> {
+        let mut out = Vec::new();
+        self.feed(input, &mut out)?;
+        if fin {
+            self.feed(&TAIL, &mut out)?;
+            self.produced = 0;
+            self.ended = false;
+            if self.reset_each {
+                self.decompress = None;
+            }
+        }
+        Ok(Bytes::from(out))
+    }
+
+    fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), ProtocolError> {
+        if self.ended {
+            return Ok(());
+        }
+        let mut scratch = [0u8; 16 << 10];
+        let mut consumed = 0;
+        let bits = self.window_bits;
+        let decompress = self
+            .decompress
+            .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
+        loop {
+            // Never ask for more than one byte past the limit: a bomb stops right there.
+            let room = self.max_message_size.saturating_sub(self.produced) + 1;
+            let cap = usize::try_from(room)
+                .unwrap_or(usize::MAX)
+                .min(scratch.len());
+            let (before_in, before_out) = (decompress.total_in(), decompress.total_out());
+            let status = decompress
+                .decompress(
+                    &input[consumed..],
+                    &mut scratch[..cap],
+                    FlushDecompress::Sync,
+                )
+                .map_err(|_| ProtocolError::InvalidCompressedData)?;
+            let read = (decompress.total_in() - before_in) as usize;
+            let written = (decompress.total_out() - before_out) as usize;
+            consumed += read;
+            out.extend_from_slice(&scratch[..written]);
+            self.produced += written as u64;
+            if self.produced > self.max_message_size {
+                return Err(ProtocolError::MessageTooBig {
+                    len: self.produced,
+                    max: self.max_message_size,
+                });
+            }
+            if status == Status::StreamEnd {
+                // RFC 7692 §7.2.3.4: a block with BFINAL ends the stream; what follows (our
+                // appended tail) is ignored and the next message starts a new stream.
+                self.decompress = None;
+                self.ended = true;
+                return Ok(());
+            }
+            if consumed == input.len() && written < cap {
+                return Ok(());
+            }
+            if read == 0 && written == 0 {
+                return Err(ProtocolError::InvalidCompressedData);
+            }
+        }
+    }
+}
+
+/// The receiving side of permessage-deflate for one connection: inflates each compressed
+/// message frame by frame, and checks inflated text as UTF-8 (RFC 7692 §6.2; the frame decoder
+/// can check only uncompressed text).
+#[derive(Debug)]
+pub struct MessageInflater {
+    inflater: Inflater,
+    /// `Some(is_text)` while a compressed message is being inflated.
+    inflating: Option<bool>,
+    /// UTF-8 state of the inflated text so far.
+    utf8: Utf8Validator,
+}
+
+impl MessageInflater {
+    /// Inflates the peer's messages with `inflater`.
+    pub fn new(inflater: Inflater) -> MessageInflater {
+        MessageInflater {
+            inflater,
+            inflating: None,
+            utf8: Utf8Validator::default(),
+        }
+    }
+
+    /// Replaces a data frame's payload by its inflated bytes and clears `rsv1`, if it belongs
+    /// to a compressed message (the first frame has `rsv1` set); other frames pass unchanged.
+    ///
+    /// # Errors
+    /// [`ProtocolError::InvalidCompressedData`] or [`ProtocolError::MessageTooBig`] from the
+    /// inflater; [`ProtocolError::InvalidUtf8`] for inflated text that is not UTF-8.
+    pub fn inflate(&mut self, frame: &mut Message) -> Result<(), ProtocolError> {
+        if frame.rsv1 {
+            self.inflating = Some(frame.opcode == Opcode::Text);
+            self.utf8.reset();
+        }
+        let Some(is_text) = self.inflating else {
+            return Ok(());
+        };
+        frame.payload = self.inflater.inflate(&frame.payload, frame.fin)?;
+        frame.len = frame.payload.len();
+        frame.rsv1 = false;
+        if is_text {
+            // RFC 6455 §8.1: text must be UTF-8; checked on the inflated bytes.
+            self.utf8.feed(&frame.payload)?;
+            if frame.fin && !self.utf8.is_complete() {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+        }
+        if frame.fin {
+            self.inflating = None;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::deflate::{negotiate_server, DeflateConfig};
+
+    fn agreed() -> Deflate {
+        negotiate_server(
+            ["permessage-deflate"].into_iter(),
+            &DeflateConfig::default(),
+        )
+        .unwrap()
+        .0
+    }
+
+    #[test]
+    fn rfc_example_hello() {
+        let mut inf = agreed().inflater(1 << 20);
+        let out = inf
+            .inflate(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], true)
+            .unwrap();
+        assert_eq!(&out[..], b"Hello");
+        // And our compressor produces exactly the RFC's bytes.
+        let mut def = agreed().deflater();
+        assert_eq!(
+            &def.compress(b"Hello")[..],
+            &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]
+        );
+    }
+
+    // RFC 7692 §7.2.3.2: a second "Hello" using the shared sliding window.
+    #[test]
+    fn rfc_example_sliding_window() {
+        let mut inf = agreed().inflater(1 << 20);
+        inf.inflate(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], true)
+            .unwrap();
+        let out = inf.inflate(&[0xf2, 0x00, 0x11, 0x00, 0x00], true).unwrap();
+        assert_eq!(&out[..], b"Hello");
+        let mut def = agreed().deflater();
+        def.compress(b"Hello");
+        assert_eq!(&def.compress(b"Hello")[..], &[0xf2, 0x00, 0x11, 0x00, 0x00]);
+    }
+
+    // RFC 7692 §7.2.3.3: DEFLATE block with no compression.
+    #[test]
+    fn rfc_example_stored_block() {
+        let mut inf = agreed().inflater(1 << 20);
+        let out = inf
+            .inflate(
+                &[
+                    0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00,
+                ],
+                true,
+            )
+            .unwrap();
+        assert_eq!(&out[..], b"Hello");
+    }
+
+    // RFC 7692 §7.2.3.4: DEFLATE block with BFINAL set.
+    #[test]
+    fn rfc_example_bfinal() {
+        let mut inf = agreed().inflater(1 << 20);
+        let out = inf
+            .inflate(&[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00], true)
+            .unwrap();
+        assert_eq!(&out[..], b"Hello");
+        // The stream ended with that block: the tail appended to it must not leak into the next
+        // message, which starts a new stream, whatever frames the BFINAL message came in.
+        let out = inf
+            .inflate(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], true)
+            .unwrap();
+        assert_eq!(&out[..], b"Hello");
+        let a = inf.inflate(&[0xf3, 0x48, 0xcd], false).unwrap();
+        let b = inf.inflate(&[0xc9, 0xc9, 0x07, 0x00], false).unwrap();
+        let c = inf.inflate(&[0x00, 0x00], true).unwrap();
+        assert_eq!([&a[..], &b[..], &c[..]].concat(), b"Hello");
+        let out = inf
+            .inflate(
+                &[
+                    0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00,
+                ],
+                true,
+            )
+            .unwrap();
+        assert_eq!(&out[..], b"Hello");
+    }
+
+    #[test]
+    fn fragments_inflate_across_frames() {
+        let mut inf = agreed().inflater(1 << 20);
+        let data = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+        let a = inf.inflate(&data[..3], false).unwrap();
+        let b = inf.inflate(&data[3..], true).unwrap();
+        assert_eq!([&a[..], &b[..]].concat(), b"Hello");
+    }
+
+    #[test]
+    fn bombs_stop_at_the_limit() {
+        let mut def = agreed().deflater();
+        let zeros = vec![0u8; 8 << 20];
+        let small = def.compress(&zeros);
+        assert!(small.len() < 20_000, "{}", small.len());
+        let mut inf = agreed().inflater(1 << 20);
+        assert!(matches!(
+            inf.inflate(&small, true),
+            Err(ProtocolError::MessageTooBig { max: 1048576, .. })
+        ));
+    }
+
+    #[test]
+    fn corrupt_data_is_refused() {
+        let mut inf = agreed().inflater(1 << 20);
+        assert_eq!(
+            inf.inflate(&[0xff, 0xff, 0xff], true),
+            Err(ProtocolError::InvalidCompressedData)
+        );
+    }
+}
