@@ -6,9 +6,14 @@
 //! closed. One machine serves both roles; roles differ only in who closes the TCP connection first
 //! (RFC 6455 §7.1.1: the server).
 
+use std::time::{Duration, Instant};
+
 use super::close::{CloseCode, CloseFrame};
 use super::frame::{Message, Opcode};
 use super::{ProtocolError, Role};
+
+/// The close timeout of a [`Connection`] that was given none: python-websockets' default.
+const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The connection's state, named after RFC 6455 §4 and §7.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +93,9 @@ pub struct Connection {
     close_sent: Option<Option<CloseFrame>>,
     close_received: Option<Option<CloseFrame>>,
     sending_fragmented: bool,
+    close_timeout: Duration,
+    /// When the closing handshake must be over, fixed when it is first asked for.
+    close_by: Option<Instant>,
 }
 
 impl Connection {
@@ -99,7 +107,43 @@ impl Connection {
             close_sent: None,
             close_received: None,
             sending_fragmented: false,
+            close_timeout: DEFAULT_CLOSE_TIMEOUT,
+            close_by: None,
         }
+    }
+
+    /// Sets how long the closing handshake may take (default 10 s); see [`Connection::close_by`].
+    pub fn with_close_timeout(mut self, timeout: Duration) -> Connection {
+        self.close_timeout = timeout;
+        self
+    }
+
+    /// When the closing handshake must be over, once one is under way: `None` while the
+    /// connection is open.
+    ///
+    /// RFC 6455 §7.1.1 and §7.1.7 leave an endpoint waiting after a close frame: for the peer's
+    /// close, and (a client) for the server to close TCP. The first call after a close frame was
+    /// sent or received fixes the deadline at `now` plus the close timeout; later calls return
+    /// the same instant. The core reads no clock: the caller passes `now` and runs the timer.
+    /// At the deadline the caller ends the transport; whether that was a clean end depends on
+    /// whether the peer's close was received ([`Connection::close_received`]).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use coro_websocket::proto::{Connection, Role};
+    /// use coro_websocket::{CloseCode, Message};
+    /// let mut conn = Connection::new(Role::Client).with_close_timeout(Duration::from_secs(2));
+    /// let now = Instant::now();
+    /// assert_eq!(conn.close_by(now), None);
+    /// conn.send(&Message::close(CloseCode::NORMAL, "bye")).unwrap();
+    /// assert_eq!(conn.close_by(now), Some(now + Duration::from_secs(2)));
+    /// assert_eq!(conn.close_by(now + Duration::from_secs(1)), Some(now + Duration::from_secs(2)));
+    /// ```
+    pub fn close_by(&mut self, now: Instant) -> Option<Instant> {
+        if self.close_sent.is_none() && self.close_received.is_none() {
+            return None;
+        }
+        Some(*self.close_by.get_or_insert(now + self.close_timeout))
     }
 
     /// This endpoint's role.

@@ -21,12 +21,15 @@ use futures_util::task::AtomicWaker;
 use futures_util::SinkExt;
 use tokio::sync::Notify;
 
+mod cork;
 mod heartbeat;
 mod reader;
 mod writer;
 
 pub use reader::Reader;
 pub use writer::Writer;
+
+use cork::Cork;
 
 use crate::error::{Closed, Error};
 use crate::options::{Heartbeat, WrapOptions};
@@ -36,10 +39,6 @@ use crate::proto::{Connection, Message, Opcode, Role, SendError, Sent};
 type FrameStream = Pin<Box<dyn FrameSource>>;
 type FrameSink = Pin<Box<dyn Sink<Message, Error = Error> + Send>>;
 type SendFuture = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
-
-/// Frames at least this large are never corked: they fill a write on their own, and sending
-/// them at once frees their payload, which shares the read buffer the next frame is read into.
-const CORK_MAX: usize = 32 << 10;
 
 /// A stream of incoming frames that can tell whether more input is already buffered.
 ///
@@ -71,6 +70,18 @@ impl<S: Stream<Item = Result<Message, Error>> + Send> FrameSource for Foreign<S>
 /// the layer that owns it. The session calls it when it is aborted.
 pub(crate) type ShutdownHook = Box<dyn Fn() + Send + Sync>;
 
+/// What the write fast path did with a frame.
+enum FastSend {
+    /// Sent, or corked for the reader to flush.
+    Sent,
+    /// In the sink's buffer; the socket would not take it all yet, so a flush is owed.
+    FlushOwed,
+    /// The write failed (or the state machine refused the frame).
+    Failed(Error),
+    /// Not attempted: a close frame, a busy sink or a full buffer takes the general path.
+    MustWait(Message),
+}
+
 /// Why the session was ended from outside the protocol.
 #[derive(Debug, Clone, Copy)]
 enum Abort {
@@ -100,16 +111,13 @@ pub(crate) struct Shared {
     /// been counted in `activity`. While the application is busy elsewhere, unread frames may be
     /// sitting in the socket, and the heartbeat must not call the peer dead.
     reader_waiting: AtomicBool,
-    /// The reader holds input it will decode without waiting: writes may stay buffered.
-    reader_has_more: AtomicBool,
+    /// Whether writes may stay buffered for the reader to flush.
+    cork: Cork,
     /// A close frame may have been sent or received (set before or with the state machine's own
     /// record): until it is, the reader skips locking `conn` to check for the closing handshake.
     closing: AtomicBool,
     /// The permessage-deflate compressor, when negotiated.
     deflater: Option<Box<Mutex<Deflater>>>,
-    /// Frames were left in the sink's buffer by a corked write; the reader flushes them before it
-    /// waits for the socket.
-    dirty: AtomicBool,
     shutdown: Option<ShutdownHook>,
     close_timeout: Duration,
     max_message_size: u64,
@@ -227,24 +235,16 @@ impl Shared {
         }
         let mut msg = Some(msg);
         let fast = std::future::poll_fn(|cx| {
-            let m = msg.take().expect("polled once");
-            Poll::Ready(match self.try_send_now(cx, m) {
-                Ok(done) => Some(done),
-                Err(m) => {
-                    msg = Some(m);
-                    None
-                }
-            })
+            Poll::Ready(self.try_send_now(cx, msg.take().expect("polled once")))
         })
         .await;
         // The paths that wait are boxed: they are rare, and inline they would make every
         // future that awaits a write (each connection's task) several hundred bytes larger.
-        match (fast, msg) {
-            (Some(Ok(false)), _) => Ok(()),
-            (Some(Ok(true)), _) => Box::pin(self.unless_aborted(self.flush())).await,
-            (Some(Err(e)), _) => Err(e),
-            (None, Some(msg)) => Box::pin(self.unless_aborted(self.send_now(msg))).await,
-            (None, None) => unreachable!("the fast path gives the message back"),
+        match fast {
+            FastSend::Sent => Ok(()),
+            FastSend::FlushOwed => Box::pin(self.unless_aborted(self.flush())).await,
+            FastSend::Failed(e) => Err(e),
+            FastSend::MustWait(msg) => Box::pin(self.unless_aborted(self.send_now(msg))).await,
         }
     }
 
@@ -269,63 +269,39 @@ impl Shared {
         Ok(sent)
     }
 
-    /// Whether a frame just buffered may stay there (corked) because the reader still has input
-    /// to hand out; it then flushes before it waits. Re-checks after marking the buffer dirty, in
-    /// case the reader ran dry in between (SeqCst orders the two flags).
-    fn cork(&self) -> bool {
-        if self.reader_has_more.load(Ordering::SeqCst) {
-            // Seen set (in the SeqCst order) means the reader has not yet taken it: it will.
-            if !self.dirty.load(Ordering::SeqCst) {
-                self.dirty.store(true, Ordering::SeqCst);
-            }
-            if self.reader_has_more.load(Ordering::SeqCst) {
-                return true;
-            }
-        }
-        if self.dirty.load(Ordering::Relaxed) {
-            self.dirty.store(false, Ordering::SeqCst);
-        }
-        false
-    }
-
     /// Sends a data frame without waiting, when nothing has to wait: the sink is free and has
-    /// room. `Err` gives the message back when the caller must take the general path (a close
-    /// frame, a busy sink, a full buffer); `Ok(Ok(owed))` says whether a flush is still owed
-    /// (the frame is in the buffer and the socket would not take it all yet).
-    fn try_send_now(
-        &self,
-        cx: &mut Context<'_>,
-        mut msg: Message,
-    ) -> Result<Result<bool, Error>, Message> {
+    /// room.
+    fn try_send_now(&self, cx: &mut Context<'_>, mut msg: Message) -> FastSend {
         if msg.opcode == Opcode::Close {
-            return Err(msg);
+            return FastSend::MustWait(msg);
         }
         let Some(mut sink) = self.sink.try_lock() else {
-            return Err(msg);
+            return FastSend::MustWait(msg);
         };
         match sink.as_mut().poll_ready(cx) {
-            Poll::Pending => return Err(msg),
-            Poll::Ready(Err(e)) => return Ok(Err(e)),
+            Poll::Pending => return FastSend::MustWait(msg),
+            Poll::Ready(Err(e)) => return FastSend::Failed(e),
             Poll::Ready(Ok(())) => {}
         }
         let sent = match self.prepare(&mut msg) {
             Ok(sent) => sent,
-            Err(e) => return Ok(Err(e)),
+            Err(e) => return FastSend::Failed(e),
         };
         debug_assert!(
             !sent.close_transport,
             "only a close frame closes the transport"
         );
-        let large = msg.payload.len() >= CORK_MAX;
+        let len = msg.payload.len();
         if let Err(e) = sink.as_mut().start_send(msg) {
-            return Ok(Err(e));
+            return FastSend::Failed(e);
         }
-        if !large && self.cork() {
-            return Ok(Ok(false));
+        if self.cork.hold(len) {
+            return FastSend::Sent;
         }
         match sink.as_mut().poll_flush(cx) {
-            Poll::Ready(result) => Ok(result.map(|()| false)),
-            Poll::Pending => Ok(Ok(true)),
+            Poll::Ready(Ok(())) => FastSend::Sent,
+            Poll::Ready(Err(e)) => FastSend::Failed(e),
+            Poll::Pending => FastSend::FlushOwed,
         }
     }
 
@@ -333,7 +309,7 @@ impl Shared {
         let mut sink = self.lock_sink().await;
         let sent = self.prepare(&mut msg)?;
         let is_close = msg.opcode == Opcode::Close;
-        let large = msg.payload.len() >= CORK_MAX;
+        let len = msg.payload.len();
         let result = sink.feed(msg).await;
         if is_close {
             // The reader arms the close timeout on its next poll.
@@ -343,10 +319,10 @@ impl Shared {
         if sent.close_transport {
             return sink.close().await;
         }
-        if !is_close && !large && self.cork() {
+        if !is_close && self.cork.hold(len) {
             return Ok(());
         }
-        self.dirty.store(false, Ordering::SeqCst);
+        self.cork.flushing();
         sink.flush().await
     }
 
@@ -378,7 +354,7 @@ impl Shared {
     /// Writes out whatever corked writes left in the sink's buffer.
     async fn flush(&self) -> Result<(), Error> {
         let mut sink = self.lock_sink().await;
-        self.dirty.store(false, Ordering::SeqCst);
+        self.cork.flushing();
         sink.flush().await
     }
 
@@ -480,7 +456,7 @@ pub(crate) fn open(
     } = under;
     let shared = Arc::new(Shared {
         role,
-        conn: Mutex::new(Connection::new(role)),
+        conn: Mutex::new(Connection::new(role).with_close_timeout(config.close_timeout)),
         sink: futures_util::lock::Mutex::new(sink),
         abort: Mutex::new(None),
         aborted: AtomicBool::new(false),
@@ -489,12 +465,11 @@ pub(crate) fn open(
         reader_wakes: AtomicU32::new(0),
         activity: AtomicU64::new(0),
         reader_waiting: AtomicBool::new(false),
-        reader_has_more: AtomicBool::new(false),
+        cork: Cork::default(),
         closing: AtomicBool::new(false),
         // Boxed, like the inflater: ~170 bytes each that connections without compression
         // should not carry.
         deflater: deflate.map(|d| Box::new(Mutex::new(d.deflater()))),
-        dirty: AtomicBool::new(false),
         shutdown,
         close_timeout: config.close_timeout,
         max_message_size: config.max_message_size,

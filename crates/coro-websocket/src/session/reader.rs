@@ -185,15 +185,6 @@ impl Reader {
         Error::Protocol(err)
     }
 
-    /// Publishes whether input is buffered, for the writer's corking; a store (a full fence
-    /// with SeqCst) only when the value changes.
-    fn set_has_more(&self, more: bool) {
-        let flag = &self.shared.reader_has_more;
-        if flag.load(Ordering::Relaxed) != more {
-            flag.store(more, Ordering::SeqCst);
-        }
-    }
-
     /// Counts a received frame for the heartbeat. Only this reader writes the counter: no
     /// read-modify-write needed.
     fn count_frame(&self) {
@@ -201,161 +192,238 @@ impl Reader {
         self.shared.activity.store(seen + 1, Ordering::Release);
     }
 
-    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
+    /// The next frame, after the session has handled it: the steps below, in order, until one
+    /// has something to hand out.
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Item> {
         loop {
-            if let Some(fut) = self.pending.as_mut() {
-                let result = ready!(fut.as_mut().poll(cx));
-                self.pending = None;
-                if let Some(err) = self.failure.take() {
-                    return Poll::Ready(Some(Err(*err)));
-                }
-                match (self.deliver.take(), result) {
-                    (Some(frame), _) => return Poll::Ready(Some(Ok(*frame))),
-                    (None, Err(e)) => {
-                        self.done = true;
-                        return Poll::Ready(Some(Err(e)));
-                    }
-                    (None, Ok(())) => continue,
+            if self.pending.is_some() {
+                match ready!(self.poll_obligation(cx)) {
+                    Some(item) => return Poll::Ready(item),
+                    None => continue,
                 }
             }
             if self.done {
                 return Poll::Ready(None);
             }
-            // Register only when the waker changed or a wake took it: `AtomicWaker::register`
-            // clones and swaps a waker, which is most of a poll's cost on the hot path.
-            let wakes = self.shared.reader_wakes.load(Ordering::Acquire);
-            if self
-                .registered
-                .as_ref()
-                .is_none_or(|(w, n)| *n != wakes || !w.will_wake(cx.waker()))
-            {
-                self.shared.reader_waker.register(cx.waker());
-                self.registered = Some((cx.waker().clone(), wakes));
+            self.register(cx);
+            if let Some(end) = self.aborted() {
+                return Poll::Ready(end);
             }
-            if let Some(why) = self.shared.aborted() {
+            let closing = self.closing();
+            if let Some(end) = self.poll_close_deadline(cx, closing) {
+                return Poll::Ready(end);
+            }
+            let item = match ready!(self.poll_input(cx)) {
+                Input::Flushing => continue,
+                Input::Item(item) => item,
+            };
+            if let Some(item) = self.handle(item, closing) {
+                return Poll::Ready(item);
+            }
+        }
+    }
+
+    /// Drives the write obligation in progress (a pong, a close echo, a flush); then hands out
+    /// what waited for it, or `None` to read on.
+    fn poll_obligation(&mut self, cx: &mut Context<'_>) -> Poll<Option<Item>> {
+        let Some(fut) = self.pending.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let result = ready!(fut.as_mut().poll(cx));
+        self.pending = None;
+        if let Some(err) = self.failure.take() {
+            return Poll::Ready(Some(Some(Err(*err))));
+        }
+        Poll::Ready(match (self.deliver.take(), result) {
+            (Some(frame), _) => Some(Some(Ok(*frame))),
+            (None, Err(e)) => {
                 self.done = true;
-                return Poll::Ready(match why {
-                    Abort::Shutdown => None,
-                    Abort::PeerNotResponding(t) => Some(Err(Error::PeerNotResponding(t))),
-                });
+                Some(Some(Err(e)))
             }
-            let (closing, close_received) = if self.shared.closing.load(Ordering::Acquire) {
-                let conn = self.shared.conn();
-                let received = conn.close_received().is_some();
-                (received || conn.close_sent().is_some(), received)
-            } else {
-                (false, false)
-            };
-            if closing {
-                // RFC 6455 §7.1.1: bound the wait for the peer's close, or (client) for the
-                // server to close TCP after the handshake.
-                let timeout = self.shared.close_timeout;
-                let deadline = self
-                    .close_deadline
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-                if deadline.as_mut().poll(cx).is_ready() {
-                    self.done = true;
-                    self.shared.abort(Abort::Shutdown);
-                    return Poll::Ready(if close_received {
-                        None
-                    } else {
-                        Some(Err(Error::Timeout(TimeoutKind::Close, timeout)))
-                    });
-                }
+            (None, Ok(())) => None,
+        })
+    }
+
+    /// Registers the task's waker, only when it changed or a wake took it: `AtomicWaker::register`
+    /// clones and swaps a waker, which is most of a poll's cost on the hot path.
+    fn register(&mut self, cx: &mut Context<'_>) {
+        let wakes = self.shared.reader_wakes.load(Ordering::Acquire);
+        if self
+            .registered
+            .as_ref()
+            .is_none_or(|(w, n)| *n != wakes || !w.will_wake(cx.waker()))
+        {
+            self.shared.reader_waker.register(cx.waker());
+            self.registered = Some((cx.waker().clone(), wakes));
+        }
+    }
+
+    /// How reading ends when the session was aborted from outside.
+    fn aborted(&mut self) -> Option<Item> {
+        let why = self.shared.aborted()?;
+        self.done = true;
+        Some(match why {
+            Abort::Shutdown => None,
+            Abort::PeerNotResponding(t) => Some(Err(Error::PeerNotResponding(t))),
+        })
+    }
+
+    /// Where the closing handshake stands; the flag spares the hot path the state machine's lock.
+    fn closing(&self) -> Closing {
+        if !self.shared.closing.load(Ordering::Acquire) {
+            return Closing::default();
+        }
+        let conn = self.shared.conn();
+        let received = conn.close_received().is_some();
+        Closing {
+            under_way: received || conn.close_sent().is_some(),
+            received,
+        }
+    }
+
+    /// Runs the timer for the core's close deadline (RFC 6455 §7.1.1: bound the wait for the
+    /// peer's close, or, for a client, for the server to close TCP); at the deadline, ends
+    /// reading: cleanly if the peer's close came, else with a timeout.
+    fn poll_close_deadline(&mut self, cx: &mut Context<'_>, closing: Closing) -> Option<Item> {
+        if !closing.under_way {
+            return None;
+        }
+        let deadline = match self.close_deadline.as_mut() {
+            Some(deadline) => deadline,
+            None => {
+                let now = tokio::time::Instant::now();
+                let at = self.shared.conn().close_by(now.into_std())?;
+                let at = tokio::time::Instant::from_std(at);
+                self.close_deadline
+                    .insert(Box::pin(tokio::time::sleep_until(at)))
             }
-            let item = match self.stream.as_mut().poll_next(cx) {
-                Poll::Pending => {
-                    self.set_has_more(false);
-                    if self.shared.dirty.swap(false, Ordering::SeqCst) {
-                        // Out of input: send what the corked writes left buffered.
-                        let shared = self.shared.clone();
-                        self.pending = Some(Box::pin(async move {
-                            shared.unless_aborted(shared.flush()).await
-                        }));
-                        continue;
-                    }
-                    self.shared.reader_waiting.store(true, Ordering::Release);
-                    return Poll::Pending;
+        };
+        if deadline.as_mut().poll(cx).is_pending() {
+            return None;
+        }
+        self.done = true;
+        self.shared.abort(Abort::Shutdown);
+        Some(if closing.received {
+            None
+        } else {
+            Some(Err(Error::Timeout(
+                TimeoutKind::Close,
+                self.shared.close_timeout,
+            )))
+        })
+    }
+
+    /// Polls the frame stream. Out of input, it first flushes what corked writes left buffered.
+    fn poll_input(&mut self, cx: &mut Context<'_>) -> Poll<Input> {
+        match self.stream.as_mut().poll_next(cx) {
+            Poll::Pending => {
+                self.shared.cork.reader_has_more(false);
+                if self.shared.cork.take_owed() {
+                    let shared = self.shared.clone();
+                    self.pending = Some(Box::pin(async move {
+                        shared.unless_aborted(shared.flush()).await
+                    }));
+                    return Poll::Ready(Input::Flushing);
                 }
-                Poll::Ready(item) => {
-                    self.shared.reader_waiting.store(false, Ordering::Release);
-                    let more = self.stream.has_buffered();
-                    self.set_has_more(more);
-                    item
-                }
-            };
-            let mut item = item;
-            if let Some(inflater) = self.inflater.as_mut() {
-                if let Some(Ok(frame)) = &mut item {
+                self.shared.reader_waiting.store(true, Ordering::Release);
+                Poll::Pending
+            }
+            Poll::Ready(mut item) => {
+                self.shared.reader_waiting.store(false, Ordering::Release);
+                self.shared.cork.reader_has_more(self.stream.has_buffered());
+                if let (Some(inflater), Some(Ok(frame))) = (self.inflater.as_mut(), &mut item) {
                     if frame.opcode.is_data() {
                         if let Err(violation) = inflater.inflate(frame) {
                             item = Some(Err(Error::Protocol(violation)));
                         }
                     }
                 }
-            }
-            if let Some(Ok(frame)) = &item {
-                if !close_received && !frame.opcode.is_control() {
-                    // The hot path: a data frame owes nothing, and changes nothing in
-                    // `Connection` (the decoder has already checked the order of fragments), so
-                    // it goes out as it came, without taking that lock.
-                    self.count_frame();
-                    return Poll::Ready(item);
-                }
-            }
-            match item {
-                None => {
-                    self.done = true;
-                    self.shared.conn().transport_closed();
-                    return Poll::Ready(if close_received {
-                        None
-                    } else {
-                        Some(Err(Error::AbnormalClosure))
-                    });
-                }
-                Some(Err(e)) => {
-                    if let Error::Protocol(violation) = &e {
-                        self.shared.closing.store(true, Ordering::Release);
-                        let close = self.shared.conn().fail(violation);
-                        self.failure = Some(Box::new(e));
-                        self.done = true;
-                        self.pending = Some(Box::pin(self.shared.clone().fulfil(close, true)));
-                        continue;
-                    }
-                    self.done = true;
-                    self.shared.conn().transport_closed();
-                    if close_received {
-                        // The peer reset the connection after the close handshake: still clean.
-                        return Poll::Ready(None);
-                    }
-                    return Poll::Ready(Some(Err(e)));
-                }
-                Some(Ok(frame)) => {
-                    self.count_frame();
-                    if close_received {
-                        // RFC 6455 §5.5.1: nothing may follow a close; discard it.
-                        continue;
-                    }
-                    if frame.opcode == Opcode::Close {
-                        self.shared.closing.store(true, Ordering::Release);
-                    }
-                    let received = self.shared.conn().receive(&frame);
-                    if received.reply.is_none() && !received.close_transport {
-                        return Poll::Ready(Some(Ok(frame)));
-                    }
-                    if received.close_transport {
-                        self.done = true;
-                    }
-                    self.deliver = Some(Box::new(frame));
-                    self.pending = Some(Box::pin(
-                        self.shared
-                            .clone()
-                            .fulfil(received.reply, received.close_transport),
-                    ));
-                }
+                Poll::Ready(Input::Item(item))
             }
         }
     }
+
+    /// Handles what the stream gave: hands a frame out, or starts the write obligation it
+    /// brings (a pong, a close echo, the close for a violation) and returns `None` to wait for it.
+    fn handle(&mut self, item: Item, closing: Closing) -> Option<Item> {
+        match item {
+            Some(Ok(frame)) => self.handle_frame(frame, closing),
+            None => {
+                self.done = true;
+                self.shared.conn().transport_closed();
+                Some(if closing.received {
+                    None
+                } else {
+                    Some(Err(Error::AbnormalClosure))
+                })
+            }
+            Some(Err(Error::Protocol(violation))) => {
+                self.shared.closing.store(true, Ordering::Release);
+                let close = self.shared.conn().fail(&violation);
+                self.failure = Some(Box::new(Error::Protocol(violation)));
+                self.done = true;
+                self.pending = Some(Box::pin(self.shared.clone().fulfil(close, true)));
+                None
+            }
+            Some(Err(e)) => {
+                self.done = true;
+                self.shared.conn().transport_closed();
+                // A reset after the close handshake is still a clean end.
+                Some((!closing.received).then_some(Err(e)))
+            }
+        }
+    }
+
+    fn handle_frame(&mut self, frame: Message, closing: Closing) -> Option<Item> {
+        self.count_frame();
+        if closing.received {
+            // RFC 6455 §5.5.1: nothing may follow a close; discard it.
+            return None;
+        }
+        if !frame.opcode.is_control() {
+            // The hot path: a data frame owes nothing, and changes nothing in `Connection`
+            // (the decoder has already checked the order of fragments), so it goes out as it
+            // came, without taking that lock.
+            return Some(Some(Ok(frame)));
+        }
+        if frame.opcode == Opcode::Close {
+            self.shared.closing.store(true, Ordering::Release);
+        }
+        let received = self.shared.conn().receive(&frame);
+        if received.reply.is_none() && !received.close_transport {
+            return Some(Some(Ok(frame)));
+        }
+        if received.close_transport {
+            self.done = true;
+        }
+        self.deliver = Some(Box::new(frame));
+        self.pending = Some(Box::pin(
+            self.shared
+                .clone()
+                .fulfil(received.reply, received.close_transport),
+        ));
+        None
+    }
+}
+
+/// What the reader hands out: a frame, an error, or `None` at the end.
+type Item = Option<Result<Message, Error>>;
+
+/// What polling the frame stream gave.
+enum Input {
+    /// Out of input, with corked writes owed a flush: the flush is now the pending obligation.
+    Flushing,
+    /// The stream's item (inflated, if permessage-deflate is on).
+    Item(Item),
+}
+
+/// Where the closing handshake stands, as the reader sees it at one poll.
+#[derive(Debug, Clone, Copy, Default)]
+struct Closing {
+    /// A close frame has been sent or received.
+    under_way: bool,
+    /// The peer's close frame has been received.
+    received: bool,
 }
 
 impl Stream for Reader {

@@ -1,7 +1,6 @@
 //! The writing half: sends frames through the session's shared sink.
 
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
@@ -100,7 +99,7 @@ impl Sink<Message> for Writer {
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         ready!(self.poll_pending(cx))?;
-        if self.shared.dirty.load(Ordering::SeqCst) {
+        if self.shared.cork.is_owed() {
             // A corked write left frames buffered; a Sink flush means they go out now.
             let shared = self.shared.clone();
             self.pending = Some(Box::pin(async move {

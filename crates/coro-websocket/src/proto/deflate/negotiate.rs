@@ -6,7 +6,6 @@ use std::fmt::Write as _;
 use super::extension::{check_params, parse_extensions};
 use super::{Deflate, DeflateConfig, EXTENSION_NAME};
 
-/// ```
 /// A server's answer to the client's offers: the first acceptable permessage-deflate offer wins.
 ///
 /// Returns the agreed parameters (from the server's side) and the `Sec-WebSocket-Extensions`

@@ -1,0 +1,66 @@
+//! Corking: while the reader still holds input it will decode without waiting, the writer's
+//! frames stay in the sink's buffer, and go out in one write when the reader next has to wait
+//! for the socket. An echo of a burst of 32 messages then costs one system call, not 32.
+//!
+//! Two flags, shared by the reader and the writer (which may run in different tasks), hold the
+//! whole protocol; this file is the only place that touches them.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Frames at least this large are never corked: they fill a write on their own, and sending
+/// them at once frees their payload, which shares the read buffer the next frame is read into.
+const CORK_MAX: usize = 32 << 10;
+
+/// The corking state of one session.
+#[derive(Debug, Default)]
+pub(super) struct Cork {
+    /// The reader holds input it will decode without waiting: writes may stay buffered.
+    reader_has_more: AtomicBool,
+    /// Frames were left in the sink's buffer by a corked write; the reader flushes them before
+    /// it waits for the socket.
+    owed: AtomicBool,
+}
+
+impl Cork {
+    /// Writer, after buffering a frame of `len` payload bytes: whether it may stay buffered
+    /// (the reader will flush it). Re-checks after marking the buffer owed, in case the reader
+    /// ran dry in between (SeqCst orders the two flags).
+    pub(super) fn hold(&self, len: usize) -> bool {
+        if len < CORK_MAX && self.reader_has_more.load(Ordering::SeqCst) {
+            // Seen set (in the SeqCst order) means the reader has not yet taken it: it will.
+            if !self.owed.load(Ordering::SeqCst) {
+                self.owed.store(true, Ordering::SeqCst);
+            }
+            if self.reader_has_more.load(Ordering::SeqCst) {
+                return true;
+            }
+        }
+        self.flushing();
+        false
+    }
+
+    /// Writer: the sink is about to be flushed, so nothing is owed any more.
+    pub(super) fn flushing(&self) {
+        if self.owed.load(Ordering::Relaxed) {
+            self.owed.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether a corked write left frames in the buffer (a `Sink` flush must send them).
+    pub(super) fn is_owed(&self) -> bool {
+        self.owed.load(Ordering::SeqCst)
+    }
+
+    /// Reader: publishes whether input is buffered; a store (a full fence with SeqCst) only
+    /// when the value changes.
+    pub(super) fn reader_has_more(&self, more: bool) {
+        if self.reader_has_more.load(Ordering::Relaxed) != more {
+            self.reader_has_more.store(more, Ordering::SeqCst);
+        }
+    }
+
+    /// Reader, out of input: takes the flush that corked writes are owed, if any.
+    pub(super) fn take_owed(&self) -> bool {
+        self.owed.swap(false, Ordering::SeqCst)
+    }
+}
