@@ -97,7 +97,7 @@ impl Reader {
     }
 
     /// The peer's close frame, once received.
-    pub fn close_frame(&self) -> Option<Option<CloseFrame>> {
+    pub fn close_frame(&self) -> Option<CloseFrame> {
         self.inner.close_frame()
     }
 

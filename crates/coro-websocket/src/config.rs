@@ -6,6 +6,12 @@ use crate::handshake::HeadLimits;
 
 /// Limits and timeouts shared by clients and servers.
 ///
+/// Configuration style: the seed's options ([`Options`](crate::Options)) are a struct literal
+/// with `..Default::default()`, as the seed's table; these limits are a `#[non_exhaustive]`
+/// struct whose fields are set on `Config::default()`. The client's connect timeout is the
+/// seed's `Options::timeout` (it bounds one call, `connect`); the timeouts here bound phases
+/// that both roles share (the server's handshake, the closing handshake).
+///
 /// Every default is chosen to let real traffic through (Autobahn's 16 MiB messages fit) while
 /// bounding what one hostile peer can make a process hold. Build one with `Config::default()` and
 /// set fields; [`Config::validate`] checks the result.
@@ -66,10 +72,25 @@ impl Default for Config {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid configuration: {field} {problem}")]
 pub struct ConfigError {
-    /// The offending field.
+    /// The name of the offending field, e.g. `"max_frame_size"`.
     pub field: &'static str,
     /// What is wrong with it.
-    pub problem: &'static str,
+    pub problem: ConfigProblem,
+}
+
+/// What is wrong with a [`Config`] field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigProblem {
+    /// It is zero.
+    #[error("must be greater than zero")]
+    Zero,
+    /// It is larger than this machine can address.
+    #[error("exceeds the address space")]
+    TooLarge,
+    /// It is below the smallest workable value.
+    #[error("must be at least {0}")]
+    BelowMinimum(usize),
 }
 
 impl Config {
@@ -80,7 +101,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let zero = |field| ConfigError {
             field,
-            problem: "must be greater than zero",
+            problem: ConfigProblem::Zero,
         };
         if self.max_frame_size == 0 {
             return Err(zero("max_frame_size"));
@@ -91,13 +112,13 @@ impl Config {
         if self.max_frame_size > usize::MAX as u64 {
             return Err(ConfigError {
                 field: "max_frame_size",
-                problem: "exceeds the address space",
+                problem: ConfigProblem::TooLarge,
             });
         }
         if self.max_head_bytes < 64 {
             return Err(ConfigError {
                 field: "max_head_bytes",
-                problem: "must be at least 64",
+                problem: ConfigProblem::BelowMinimum(64),
             });
         }
         if self.max_headers == 0 {

@@ -1,46 +1,58 @@
-//! The crate's error type: peer violations, caller misuse, handshake failures, I/O and timeouts
-//! are kept apart so callers can tell who was at fault.
+//! The crate's errors: [`Error`], and the error types of each layer it wraps. Peer violations,
+//! caller misuse, handshake failures, I/O and timeouts are kept apart so callers can tell who was
+//! at fault.
 
 use std::time::Duration;
 
-use crate::config::ConfigError;
-use crate::handshake::HandshakeError;
-use crate::proto::{CloseFrame, ProtocolError, SendError};
-use crate::proxy::ProxyError;
-use crate::redirect::RedirectError;
-use crate::url::UrlError;
+pub use crate::config::{ConfigError, ConfigProblem};
+pub use crate::handshake::{HandshakeError, RequestError};
+pub use crate::proto::deflate::{AnswerError, DeflateConfigError};
+pub use crate::proto::{ProtocolError, SendError};
+pub use crate::proxy::ProxyError;
+pub use crate::redirect::RedirectError;
+pub use crate::url::UrlError;
+
+use crate::proto::CloseFrame;
 
 /// Everything that can go wrong with a WebSocket connection.
+///
+/// Each message is complete: it names its cause, so `{}` prints everything and `source()` adds
+/// nothing (a chain printer such as anyhow's shows each cause once). Match on the variant, or
+/// ask [`Error::is_peer_fault`], [`Error::is_misuse`] and [`Error::is_timeout`], to tell who was
+/// at fault.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The URL given was not a usable WebSocket URL.
     #[error(transparent)]
-    Url(#[from] UrlError),
+    Url(UrlError),
     /// A [`Config`](crate::Config) value cannot work.
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(ConfigError),
     /// A permessage-deflate setting is out of range.
     #[error(transparent)]
-    DeflateConfig(#[from] crate::proto::deflate::DeflateConfigError),
-    /// The options name no place to connect to, or contradict each other.
+    DeflateConfig(DeflateConfigError),
+    /// The options name no place to connect to, or ask for what this platform lacks.
     #[error("invalid options: {0}")]
-    Options(&'static str),
+    Options(OptionsError),
     /// A TLS setting could not be used (bad PEM, bad server name).
     #[error("invalid TLS configuration: {0}")]
-    TlsConfig(#[source] Box<dyn std::error::Error + Send + Sync>),
+    TlsConfig(Box<dyn std::error::Error + Send + Sync>),
+    /// The caller's request cannot be sent (a bad or reserved header, a bad path).
+    #[error("invalid upgrade request: {0}")]
+    Request(RequestError),
     /// The TLS layer failed (e.g. the certificate is not trusted).
     #[error("TLS error: {0}")]
-    Tls(#[source] std::io::Error),
-    /// The opening handshake failed; for a refused upgrade this carries the status and body.
+    Tls(std::io::Error),
+    /// The opening handshake failed; for a refused upgrade this carries the HTTP answer.
     #[error("WebSocket handshake failed: {0}")]
-    Handshake(#[from] HandshakeError),
+    Handshake(HandshakeError),
     /// The peer violated RFC 6455; the matching close code was sent to it.
     #[error("protocol violation by the peer: {0}")]
-    Protocol(#[from] ProtocolError),
+    Protocol(ProtocolError),
     /// The caller asked to send a frame that RFC 6455 forbids; nothing was sent.
     #[error("invalid frame to send: {0}")]
-    Send(#[source] SendError),
+    Send(SendError),
     /// The connection is closed: no more frames can be sent. Carries the close frames exchanged.
     #[error("connection closed{}", describe_closed(.0))]
     ConnectionClosed(Box<Closed>),
@@ -55,29 +67,65 @@ pub enum Error {
     PeerNotResponding(Duration),
     /// A socket error.
     #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     /// Connecting through the proxy failed; the [`ProxyError`] says where.
     #[error("proxy: {0}")]
-    Proxy(#[from] ProxyError),
+    Proxy(ProxyError),
     /// A redirect answer to the upgrade request could not be followed.
     #[error("redirect: {0}")]
-    Redirect(#[from] RedirectError),
+    Redirect(RedirectError),
+}
+
+/// Options that cannot be acted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OptionsError {
+    /// Neither `host`, `port` nor `path` was given.
+    #[error("no host, port or path given")]
+    NoDestination,
+    /// A Unix socket `path` on a platform without Unix sockets.
+    #[error("Unix sockets are not supported on this platform")]
+    UnixUnsupported,
+}
+
+/// `From` for each variant that wraps one cause.
+macro_rules! wraps {
+    ($($cause:ty => $variant:ident),* $(,)?) => {$(
+        impl From<$cause> for Error {
+            fn from(e: $cause) -> Self {
+                Error::$variant(e)
+            }
+        }
+    )*};
+}
+
+wraps! {
+    UrlError => Url,
+    ConfigError => Config,
+    DeflateConfigError => DeflateConfig,
+    OptionsError => Options,
+    RequestError => Request,
+    HandshakeError => Handshake,
+    ProtocolError => Protocol,
+    SendError => Send,
+    std::io::Error => Io,
+    ProxyError => Proxy,
+    RedirectError => Redirect,
 }
 
 /// The close frames of a finished connection.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Closed {
-    /// The close frame this endpoint sent, if any (`None` inside for an empty close body).
-    pub sent: Option<Option<CloseFrame>>,
-    /// The close frame the peer sent, if any.
-    pub received: Option<Option<CloseFrame>>,
+    /// The close frame this endpoint sent, if any (code 1005 for an empty close body).
+    pub sent: Option<CloseFrame>,
+    /// The close frame the peer sent, if any (code 1005 for an empty close body).
+    pub received: Option<CloseFrame>,
 }
 
 fn describe_closed(c: &Closed) -> String {
-    let show = |f: &Option<Option<CloseFrame>>| match f {
+    let show = |f: &Option<CloseFrame>| match f {
         None => "none".to_owned(),
-        Some(None) => "no status".to_owned(),
-        Some(Some(f)) => f.to_string(),
+        Some(f) => f.to_string(),
     };
     format!(" (sent {}, received {})", show(&c.sent), show(&c.received))
 }
@@ -104,13 +152,22 @@ impl std::fmt::Display for TimeoutKind {
     }
 }
 
-impl From<SendError> for Error {
-    fn from(e: SendError) -> Self {
-        Error::Send(e)
-    }
-}
-
 impl Error {
+    /// Whether the caller is to blame: an unusable URL, configuration, option, TLS setting,
+    /// request header, or a frame RFC 6455 forbids sending. Retrying the same call fails again.
+    pub fn is_misuse(&self) -> bool {
+        matches!(
+            self,
+            Error::Url(_)
+                | Error::Config(_)
+                | Error::DeflateConfig(_)
+                | Error::Options(_)
+                | Error::TlsConfig(_)
+                | Error::Request(_)
+                | Error::Send(_)
+        )
+    }
+
     /// Whether the peer is to blame: a protocol violation, a failed handshake check, or an
     /// abnormal closure.
     pub fn is_peer_fault(&self) -> bool {
@@ -128,7 +185,7 @@ impl Error {
     /// The HTTP status of a refused upgrade, if that is what this is.
     pub fn http_status(&self) -> Option<u16> {
         match self {
-            Error::Handshake(HandshakeError::Refused(r)) => Some(r.status),
+            Error::Handshake(HandshakeError::Rejected(r)) => Some(r.status),
             _ => None,
         }
     }

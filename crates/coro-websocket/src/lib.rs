@@ -1,69 +1,72 @@
 //! # coro-websocket
 //!
-//! A WebSocket (RFC 6455) client and server for async Rust, after luvit's
-//! [coro-websocket](https://github.com/luvit/lit) 3.1.0: connect, then `read()` and `write()`
-//! frames in straight-line code. Where the seed used Lua coroutines, this crate uses
-//! `async`/`await` on tokio.
-//!
-//! | seed | here |
-//! |---|---|
-//! | `connect(options)` → `res, read, write` | [`connect`]`(`[`Options`]`)` → `(`[`Response`]`, `[`Reader`]`, `[`Writer`]`)` |
-//! | `wrapIo(rawRead, rawWrite, options)` | [`wrap_io`] over a frame `Stream`/`Sink`, e.g. `Framed<_, `[`FrameCodec`]`>` |
-//! | `parseUrl(url)` | [`parse_url`] → [`WsUrl`] |
-//! | `read()` / `write(msg)` | [`Reader::read`] / [`Writer::write`] (plus [`Reader::read_message`], [`Writer::close`]) |
-//! | `Message` | [`Message`] |
-//! | Headers | [`Headers`] |
-//! | server (websocket-codec `handleHandshake`) | [`accept`] with [`ServerOptions`] |
+//! A WebSocket (RFC 6455) client and server for async Rust, after luvit's coro-websocket 3.1.0:
+//! [`connect`], then [`Reader::read`] and [`Writer::write`] frames in straight-line code. Where
+//! the seed used Lua coroutines, this crate uses `async`/`await` on tokio. The README maps each
+//! item of the seed to its counterpart here.
 //!
 //! ## Layers
 //! - [`proto`] and [`handshake`]: the Sans-I/O core. No tokio, no sockets, no clock.
-//! - `session` ([`wrap_io`], [`Reader`], [`Writer`]): carries out the core's write obligations.
-//! - `io` ([`connect`], [`accept`]): TCP, TLS, Unix sockets; the only code that does I/O.
+//! - the session ([`wrap_io`], [`Reader`], [`Writer`]): carries out the core's write
+//!   obligations over any frame stream and sink (the seed's `wrapIo`).
+//! - the I/O layer ([`connect`], [`accept`]): TCP, TLS, Unix sockets, proxies; the only code
+//!   that does I/O.
+//!
+//! The crate root holds the seed's names and what a server needs; errors are in [`error`],
+//! proxy settings in [`proxy`], reconnection in [`reconnect`], a blocking client in
+//! [`blocking`].
 //!
 //! ## Example
 //! ```no_run
-//! use coro_websocket::{connect, Message, Options};
+//! use coro_websocket::{connect, CloseCode, Message, Options};
 //! # #[tokio::main] async fn main() -> Result<(), coro_websocket::Error> {
 //! let (_res, mut read, mut write) = connect(Options::from_url("ws://127.0.0.1:9001/")?).await?;
 //! write.write(Message::text("hello")).await?;
 //! if let Some(reply) = read.read_message().await? {
 //!     println!("{}", String::from_utf8_lossy(&reply.payload));
 //! }
-//! write.close(coro_websocket::CloseCode::NORMAL, "done").await?;
+//! write.close(CloseCode::NORMAL, "done").await?;
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod blocking;
-mod codec;
+pub mod codec;
 mod config;
-mod error;
+pub mod error;
 pub mod handshake;
 mod io;
 mod options;
 pub mod proto;
-mod proxy;
-mod reconnect;
+pub mod proxy;
+pub mod reconnect;
 mod redirect;
 mod session;
 mod tls;
 mod url;
 
-pub use codec::{FrameCodec, MaskSource};
-pub use config::{Config, ConfigError};
-pub use error::{Closed, Error, TimeoutKind};
-pub use handshake::{HandshakeError, Headers, Refusal, Rejection, Request};
-pub use io::{accept, connect, Response, Socket};
-pub use options::{Heartbeat, HeartbeatMode, Options, RequestHook, ServerOptions, WrapOptions};
-pub use proto::deflate::DeflateConfig;
-pub use proto::{CloseCode, CloseFrame, Message, Opcode, ProtocolError, SendError};
-pub use proxy::{env_proxy, no_proxy_matches, Proxy, ProxyError};
-pub use reconnect::{Backoff, Connection, Reconnect, TrackedReader};
-pub use redirect::RedirectError;
+// The seed's API: connect, wrapIo, parseUrl, read/write, Message, Options, Response.
+pub use codec::FrameCodec;
+pub use handshake::Headers;
+pub use io::{connect, Response, Socket};
+pub use options::{Heartbeat, HeartbeatMode, Options, WrapOptions};
+pub use proto::{Message, Opcode};
 pub use session::{wrap_io, Reader, Writer};
 pub use tls::{Tls, TlsConfig};
-pub use url::{parse_url, UrlError, WsUrl};
+pub use url::{parse_url, WsUrl};
+
+// A server: accept, its options, the request and the refusal.
+pub use handshake::{Rejection, Request};
+pub use io::accept;
+pub use options::{RequestHook, ServerOptions};
+
+// Closing, roles, limits, compression, proxies, errors.
+pub use config::Config;
+pub use error::Error;
+pub use proto::deflate::DeflateConfig;
+pub use proto::{CloseCode, CloseFrame, Role};
+pub use proxy::Proxy;
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::handshake::{Headers, Rejection, Request};
 use crate::proto::deflate::DeflateConfig;
+use crate::proto::Role;
 use crate::proxy::Proxy;
 use crate::tls::Tls;
 use crate::url::parse_url;
@@ -61,7 +62,7 @@ pub struct Options {
     /// Default [`Tls::On`]: the Mozilla roots; [`Tls::Off`] means the same.
     pub proxy_tls: Tls,
     /// How many redirects (301, 302, 303, 307, 308) to follow before failing with
-    /// [`RedirectError::TooMany`](crate::RedirectError::TooMany). Default 10, as Python
+    /// [`RedirectError::TooMany`](crate::error::RedirectError::TooMany). Default 10, as Python
     /// websockets; 0 follows none (the 3xx answer is then a refused upgrade).
     pub max_redirects: usize,
     /// Follow a redirect from `wss` to `ws`. Default `false`: that would send the request in
@@ -209,6 +210,15 @@ impl Heartbeat {
 }
 
 /// Options for [`wrap_io`](crate::wrap_io): the seed's `heartbeat` and `mask`, plus limits.
+///
+/// `mask` is the seed's way of choosing the role: `true` is [`Role::Client`], `false`
+/// [`Role::Server`] (as [`FrameCodec::new`](crate::FrameCodec::new) takes it).
+///
+/// ```
+/// use coro_websocket::{Role, WrapOptions};
+/// let client = WrapOptions { mask: true, ..Default::default() };
+/// assert_eq!(client.role(), Role::Client);
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct WrapOptions {
     /// A keep-alive frame sent at an interval.
@@ -218,6 +228,17 @@ pub struct WrapOptions {
     pub mask: bool,
     /// Limits and timeouts (the close timeout is used here).
     pub config: Config,
+}
+
+impl WrapOptions {
+    /// The role `mask` selects.
+    pub fn role(&self) -> Role {
+        if self.mask {
+            Role::Client
+        } else {
+            Role::Server
+        }
+    }
 }
 
 /// The check a server runs on each upgrade request before accepting it.

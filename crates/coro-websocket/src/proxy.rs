@@ -34,7 +34,8 @@ pub enum Proxy {
     Url(String),
 }
 
-/// Where and why a proxy negotiation failed.
+/// Where and why a proxy negotiation failed. Like every error of this crate, its message names
+/// its cause, which is not repeated as `source()`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProxyError {
@@ -45,17 +46,16 @@ pub enum ProxyError {
     #[error("unsupported proxy scheme {0:?}: expected http, https, socks5 or socks5h")]
     UnsupportedScheme(String),
     /// The TCP connection to the proxy failed.
-    #[error("cannot reach proxy {proxy}: {source}")]
+    #[error("cannot reach proxy {proxy}: {cause}")]
     Unreachable {
         /// The proxy, as `host:port`.
         proxy: String,
         /// The socket error.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// TLS to an `https://` proxy failed.
     #[error("TLS to the proxy failed: {0}")]
-    Tls(#[source] std::io::Error),
+    Tls(std::io::Error),
     /// The HTTP proxy answered the CONNECT request with an error status other than 407.
     #[error("proxy refused CONNECT: {status} {reason}")]
     ConnectRefused {
@@ -84,7 +84,7 @@ pub enum ProxyError {
     Malformed(String),
     /// The connection to the proxy failed during the negotiation.
     #[error("I/O error talking to the proxy: {0}")]
-    Io(#[source] std::io::Error),
+    Io(std::io::Error),
 }
 
 impl ProxyError {
@@ -143,7 +143,7 @@ const WS_VARS: [&str; 6] = [
 /// as in Go's `ProxyFromEnvironment`: a proxy elsewhere cannot reach this machine's loopback.
 ///
 /// ```
-/// use coro_websocket::env_proxy;
+/// use coro_websocket::proxy::env_proxy;
 /// let env = |k: &str| match k {
 ///     "https_proxy" => Some("http://proxy.corp:3128".to_owned()),
 ///     "no_proxy" => Some("localhost,.internal,10.0.0.0/8".to_owned()),
@@ -190,7 +190,7 @@ fn is_loopback(host: &str) -> bool {
 /// IPv6). An entry may end in `:PORT` to match that port only. Case is ignored.
 ///
 /// ```
-/// use coro_websocket::no_proxy_matches;
+/// use coro_websocket::proxy::no_proxy_matches;
 /// assert!(no_proxy_matches("*", "anything", 80));
 /// assert!(no_proxy_matches("example.org", "api.example.org", 443));
 /// assert!(!no_proxy_matches("example.org", "badexample.org", 443));

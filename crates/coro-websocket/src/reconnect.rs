@@ -23,7 +23,7 @@ use crate::session::{Reader, Writer};
 ///
 /// ```
 /// use std::time::Duration;
-/// use coro_websocket::Backoff;
+/// use coro_websocket::reconnect::Backoff;
 /// let b = Backoff { jitter: 0.0, ..Backoff::default() };
 /// assert_eq!(b.delay(0, 0.5), Duration::from_millis(500));
 /// assert_eq!(b.delay(1, 0.5), Duration::from_secs(1));
@@ -115,20 +115,22 @@ impl Drop for TrackedReader {
     }
 }
 
-/// A connection handed out by [`Reconnect::next`].
-pub type Connection = (Response, TrackedReader, Writer);
+/// A connection handed out by [`Reconnect::next`]: what [`connect`] returns, with
+/// the reader tracked so that the next call knows how the connection ended.
+pub type Reconnected = (Response, TrackedReader, Writer);
 
 /// Connections to one server, one after another: [`Reconnect::next`] connects, and after the
 /// previous connection was lost, waits as the [`Backoff`] says and connects again.
 ///
 /// It reconnects after network errors, timeouts, a dead peer, a 5xx answer to the upgrade and a
 /// close with any code but 1000, 1001 or none (1005). It stops (`next` returns `None`) after a
-/// normal close by either side, after an error that trying again cannot fix (a 4xx refusal, a
+/// normal close by either side, after an error that trying again cannot fix (a 4xx rejection, a
 /// bad URL or certificate, a proxy refusing the credentials), and when the backoff gives up.
 /// Every failed attempt is handed out as `Some(Err(_))`, so the caller can log it and go on.
 ///
 /// ```no_run
-/// use coro_websocket::{Backoff, Message, Options, Reconnect};
+/// use coro_websocket::reconnect::{Backoff, Reconnect};
+/// use coro_websocket::{Message, Options};
 /// # #[tokio::main] async fn main() -> Result<(), coro_websocket::Error> {
 /// let mut connections = Reconnect::new(Options::from_url("ws://127.0.0.1:9001/")?, Backoff::default());
 /// while let Some(attempt) = connections.next().await {
@@ -183,7 +185,7 @@ impl Reconnect {
     /// # Errors
     /// Each failed attempt, as `Some(Err(_))`; call `next` again to retry (or to learn with
     /// `None` that it gave up).
-    pub async fn next(&mut self) -> Option<Result<Connection, Error>> {
+    pub async fn next(&mut self) -> Option<Result<Reconnected, Error>> {
         if self.stopped {
             return None;
         }
@@ -252,15 +254,12 @@ impl Reconnect {
 
 /// A normal close, by either side: 1000, 1001, or a close without a status (1005).
 fn ended_normally(closed: &Closed) -> bool {
-    let normal = |f: &Option<Option<crate::CloseFrame>>| match f {
-        Some(Some(frame)) => frame.code == CloseCode::NORMAL || frame.code == CloseCode::GOING_AWAY,
-        Some(None) => true,
-        None => false,
-    };
-    match &closed.received {
-        Some(_) => normal(&closed.received),
+    let normal = |code: CloseCode| code == CloseCode::NORMAL || code == CloseCode::GOING_AWAY;
+    match (&closed.received, &closed.sent) {
+        (Some(received), _) => normal(received.code) || !received.has_status(),
         // The peer vanished after this side closed normally: the caller wanted to stop.
-        None => matches!(&closed.sent, Some(Some(f)) if normal(&Some(Some(f.clone())))),
+        (None, Some(sent)) => normal(sent.code),
+        (None, None) => false,
     }
 }
 
@@ -274,7 +273,7 @@ fn is_transient(e: &Error) -> bool {
         // A certificate the client refuses is InvalidData; other TLS errors are the network's.
         Error::Tls(io) => io.kind() != std::io::ErrorKind::InvalidData,
         Error::Handshake(HandshakeError::Incomplete) => true,
-        Error::Handshake(HandshakeError::Refused(r)) => r.status >= 500,
+        Error::Handshake(HandshakeError::Rejected(r)) => r.status >= 500,
         Error::Proxy(p) => p.is_transient(),
         _ => false,
     }
@@ -285,11 +284,11 @@ mod tests {
     use super::*;
     use crate::CloseFrame;
 
-    fn frame(code: u16) -> Option<Option<CloseFrame>> {
-        Some(Some(CloseFrame {
+    fn frame(code: u16) -> Option<CloseFrame> {
+        Some(CloseFrame {
             code: CloseCode::from(code),
             reason: String::new(),
-        }))
+        })
     }
 
     #[test]
@@ -297,7 +296,11 @@ mod tests {
         let closed = |sent, received| Closed { sent, received };
         assert!(ended_normally(&closed(frame(1000), frame(1000))));
         assert!(ended_normally(&closed(None, frame(1001))));
-        assert!(ended_normally(&closed(None, Some(None))));
+        assert!(ended_normally(&closed(None, Some(CloseFrame::no_status()))));
+        assert!(!ended_normally(&closed(
+            Some(CloseFrame::no_status()),
+            None
+        )));
         assert!(ended_normally(&closed(frame(1000), None)));
         assert!(!ended_normally(&closed(None, frame(1011))));
         assert!(!ended_normally(&closed(frame(1002), frame(1002))));
@@ -329,7 +332,7 @@ mod tests {
             std::io::ErrorKind::ConnectionRefused.into()
         )));
         let refused = |status| {
-            Error::Handshake(HandshakeError::Refused(Box::new(crate::Refusal {
+            Error::Handshake(HandshakeError::Rejected(Box::new(crate::Rejection {
                 status,
                 reason: String::new(),
                 headers: crate::Headers::new(),
@@ -339,6 +342,8 @@ mod tests {
         assert!(is_transient(&refused(503)));
         assert!(!is_transient(&refused(403)));
         assert!(!is_transient(&refused(429)));
-        assert!(!is_transient(&Error::Options("x")));
+        assert!(!is_transient(&Error::Options(
+            crate::error::OptionsError::NoDestination
+        )));
     }
 }

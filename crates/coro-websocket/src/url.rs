@@ -91,7 +91,7 @@ impl fmt::Display for WsUrl {
 pub enum UrlError {
     /// The text is not a URL at all (or its port is not a number from 0 to 65535).
     #[error("invalid URL: {0}")]
-    Invalid(#[from] url::ParseError),
+    Invalid(url::ParseError),
     /// The scheme is not `ws` or `wss`.
     #[error("unsupported scheme {0:?}: expected ws or wss")]
     Scheme(String),
@@ -103,6 +103,12 @@ pub enum UrlError {
     Fragment,
 }
 
+impl From<url::ParseError> for UrlError {
+    fn from(e: url::ParseError) -> Self {
+        UrlError::Invalid(e)
+    }
+}
+
 /// Parses a `ws://` or `wss://` URL: the seed's `parseUrl`.
 ///
 /// # Errors
@@ -110,7 +116,7 @@ pub enum UrlError {
 /// fragment.
 ///
 /// ```
-/// use coro_websocket::{parse_url, UrlError};
+/// use coro_websocket::{error::UrlError, parse_url};
 /// let url = parse_url("ws://ex.example.org/path/name").unwrap();
 /// assert_eq!((url.host.as_str(), url.port, url.pathname.as_str(), url.tls),
 ///            ("ex.example.org", 80, "/path/name", false));

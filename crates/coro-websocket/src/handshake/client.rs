@@ -2,7 +2,7 @@
 
 use super::{
     accept_key, check_partial, collect_headers, complete_head, has_token, map_parse_error,
-    HandshakeError, HeadLimits, Headers, Refusal,
+    HandshakeError, HeadLimits, Headers, Rejection,
 };
 
 /// Header names the library writes itself; a caller's copy would contradict them.
@@ -13,6 +13,31 @@ const RESERVED: [&str; 5] = [
     "sec-websocket-version",
     "sec-websocket-accept",
 ];
+
+/// A request the caller asked for that cannot be sent: the caller's mistake, found before a byte
+/// was sent (not the peer's fault).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// The request target (path and query) is empty or holds spaces or control characters.
+    #[error("invalid request target {0:?}")]
+    InvalidTarget(String),
+    /// A header name that is not an HTTP token.
+    #[error("invalid header name {0:?}")]
+    InvalidHeaderName(String),
+    /// The value of this header holds CR, LF or another forbidden byte.
+    #[error("invalid value for header {0}")]
+    InvalidHeaderValue(String),
+    /// A header the handshake sets itself (`Upgrade`, `Connection`, `Sec-WebSocket-*`).
+    #[error("header {0} is set by the handshake itself")]
+    ReservedHeader(String),
+    /// The subprotocol list is not a valid header value.
+    #[error("invalid subprotocol value")]
+    InvalidSubprotocol,
+    /// The extension offer is not a valid header value.
+    #[error("invalid extensions value")]
+    InvalidExtensions,
+}
 
 fn put_header(dst: &mut Vec<u8>, name: &str, value: &str) {
     dst.extend_from_slice(name.as_bytes());
@@ -28,8 +53,8 @@ fn put_header(dst: &mut Vec<u8>, name: &str, value: &str) {
 /// `headers` follow in order.
 ///
 /// # Errors
-/// [`HandshakeError::Malformed`] when a caller's header is invalid (bad name, CR/LF in a value) or
-/// is one the handshake owns (`Upgrade`, `Connection`, `Sec-WebSocket-Key`, ...).
+/// [`RequestError`] when the caller's target or header is invalid (bad name, CR/LF in a value)
+/// or is one the handshake owns (`Upgrade`, `Connection`, `Sec-WebSocket-Key`, ...).
 ///
 /// ```
 /// use coro_websocket::handshake::encode_request;
@@ -50,27 +75,24 @@ pub fn encode_request(
     extensions: Option<&str>,
     headers: &Headers,
     dst: &mut Vec<u8>,
-) -> Result<(), HandshakeError> {
+) -> Result<(), RequestError> {
     if target.is_empty() || target.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        return Err(HandshakeError::Malformed(format!(
-            "invalid request target {target:?}"
-        )));
+        return Err(RequestError::InvalidTarget(target.to_owned()));
     }
     for (name, value) in headers.iter() {
         http::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| HandshakeError::Malformed(format!("invalid header name {name:?}")))?;
+            .map_err(|_| RequestError::InvalidHeaderName(name.to_owned()))?;
         http::HeaderValue::from_str(value)
-            .map_err(|_| HandshakeError::Malformed(format!("invalid value for header {name}")))?;
+            .map_err(|_| RequestError::InvalidHeaderValue(name.to_owned()))?;
         if RESERVED.iter().any(|r| name.eq_ignore_ascii_case(r)) {
-            return Err(HandshakeError::Malformed(format!(
-                "header {name} is set by the handshake itself"
-            )));
+            return Err(RequestError::ReservedHeader(name.to_owned()));
         }
     }
-    for (name, value) in [("subprotocol", subprotocol), ("extensions", extensions)] {
-        if value.is_some_and(|v| http::HeaderValue::from_str(v).is_err()) {
-            return Err(HandshakeError::Malformed(format!("invalid {name} value")));
-        }
+    if subprotocol.is_some_and(|v| http::HeaderValue::from_str(v).is_err()) {
+        return Err(RequestError::InvalidSubprotocol);
+    }
+    if extensions.is_some_and(|v| http::HeaderValue::from_str(v).is_err()) {
+        return Err(RequestError::InvalidExtensions);
     }
     // RFC 6455 §4.1 items 2, 4, 5, 6, 7, 9.
     dst.extend_from_slice(b"GET ");
@@ -154,7 +176,7 @@ pub fn parse_response(
 /// Returns the selected subprotocol and extensions, if any.
 ///
 /// # Errors
-/// - a status other than 101: [`HandshakeError::Refused`] (with an empty body, which the caller
+/// - a status other than 101: [`HandshakeError::Rejected`] (with an empty body, which the caller
 ///   may fill in);
 /// - missing `Upgrade: websocket` or `Connection: Upgrade`;
 /// - a wrong `Sec-WebSocket-Accept`;
@@ -166,7 +188,7 @@ pub fn validate_response(
     offered_extensions: Option<&str>,
 ) -> Result<(Option<String>, Option<String>), HandshakeError> {
     if head.code != 101 {
-        return Err(HandshakeError::Refused(Box::new(Refusal {
+        return Err(HandshakeError::Rejected(Box::new(Rejection {
             status: head.code,
             reason: head.reason.clone(),
             headers: head.headers.clone(),
@@ -269,7 +291,7 @@ mod tests {
         h.code = 403;
         assert!(matches!(
             validate_response(&h, KEY, None, None),
-            Err(HandshakeError::Refused(r)) if r.status == 403
+            Err(HandshakeError::Rejected(r)) if r.status == 403
         ));
     }
 

@@ -6,7 +6,7 @@ mod client;
 mod headers;
 mod server;
 
-pub use client::{encode_request, parse_response, validate_response, ResponseHead};
+pub use client::{encode_request, parse_response, validate_response, RequestError, ResponseHead};
 pub use headers::Headers;
 pub use server::{
     encode_rejection, encode_response, parse_request, select_subprotocol, validate_request,
@@ -57,9 +57,11 @@ pub struct HeadLimits {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum HandshakeError {
-    /// The server answered with something other than `101 Switching Protocols`.
-    #[error("server refused the upgrade: {} {}", .0.status, .0.reason)]
-    Refused(Box<Refusal>),
+    /// The upgrade was refused with an HTTP answer other than `101 Switching Protocols`. On a
+    /// client, this is the server's answer (with up to 64 KiB of its body); on a server, the
+    /// answer sent for [`ServerOptions::on_request`](crate::ServerOptions::on_request).
+    #[error("upgrade refused: {} {}", .0.status, .0.reason)]
+    Rejected(Box<Rejection>),
     /// The HTTP message could not be parsed.
     #[error("malformed HTTP message: {0}")]
     Malformed(String),
@@ -104,23 +106,7 @@ pub enum HandshakeError {
     UnexpectedExtension(String),
     /// The server's permessage-deflate answer cannot be accepted (RFC 7692 §5).
     #[error("invalid extension answer: {0}")]
-    InvalidExtension(&'static str),
-    /// The request was refused by the server's own check (`ServerOptions::on_request`).
-    #[error("request rejected with status {0}")]
-    Rejected(u16),
-}
-
-/// A refused upgrade: what the server answered instead of 101.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    /// The HTTP status code, e.g. 403.
-    pub status: u16,
-    /// The reason phrase.
-    pub reason: String,
-    /// The response headers, in order.
-    pub headers: Headers,
-    /// Up to 64 KiB of the response body.
-    pub body: bytes::Bytes,
+    InvalidExtension(crate::proto::deflate::AnswerError),
 }
 
 impl HandshakeError {
@@ -136,7 +122,7 @@ impl HandshakeError {
             HandshakeError::MethodNotGet(_) => 405,
             HandshakeError::UnsupportedVersion(_) | HandshakeError::MissingUpgrade => 426,
             HandshakeError::HeadTooLarge(_) | HandshakeError::TooManyHeaders(_) => 431,
-            HandshakeError::Rejected(status) => *status,
+            HandshakeError::Rejected(r) => r.status,
             _ => 400,
         }
     }

@@ -44,14 +44,18 @@ impl Request {
     }
 }
 
-/// An HTTP answer that refuses an upgrade: a status, extra headers and a body.
+/// An HTTP answer that refuses an upgrade: what a server sends instead of 101, and what a client
+/// gets back in [`HandshakeError::Rejected`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
     /// The status code, e.g. 403.
     pub status: u16,
-    /// Headers to add to the response.
+    /// The reason phrase; [`Rejection::new`] uses the status's standard one.
+    pub reason: String,
+    /// The headers (a server sends them after its own status line).
     pub headers: Headers,
-    /// The response body (sent as `text/plain` when non-empty).
+    /// The body (a server sends it as `text/plain` when non-empty and no `Content-Type` is
+    /// given; a client keeps up to 64 KiB of it).
     pub body: Bytes,
 }
 
@@ -66,6 +70,7 @@ impl Rejection {
     pub fn new(status: u16, body: impl Into<Bytes>) -> Rejection {
         Rejection {
             status,
+            reason: standard_reason(status).to_owned(),
             headers: Headers::new(),
             body: body.into(),
         }
@@ -224,10 +229,11 @@ pub fn encode_response(
 /// assert!(text.ends_with("\r\n\r\ngo away"));
 /// ```
 pub fn encode_rejection(rejection: &Rejection, dst: &mut Vec<u8>) {
-    let reason = http::StatusCode::from_u16(rejection.status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("Error");
+    // The reason comes from the application: one that would break the status line is replaced.
+    let reason = match rejection.reason.as_str() {
+        r if !r.is_empty() && r.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)) => r,
+        _ => standard_reason(rejection.status),
+    };
     dst.extend_from_slice(format!("HTTP/1.1 {} {reason}\r\n", rejection.status).as_bytes());
     for (name, value) in rejection.headers.iter() {
         // Header values come from the application; drop any that would break the message.
@@ -248,6 +254,14 @@ pub fn encode_rejection(rejection: &Rejection, dst: &mut Vec<u8>) {
         .as_bytes(),
     );
     dst.extend_from_slice(&rejection.body);
+}
+
+/// The standard reason phrase of a status, or "Error" for an unregistered one.
+fn standard_reason(status: u16) -> &'static str {
+    http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error")
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::conn::{start_session, tcp_with_control, within, Addrs, Conn, SocketControl, Start};
 use super::response::{Response, Socket};
 use super::tunnel;
-use crate::error::{Error, TimeoutKind};
+use crate::error::{Error, OptionsError, TimeoutKind};
 use crate::handshake::{
     self, encode_request, parse_response, validate_response, HandshakeError, Headers, ResponseHead,
 };
@@ -34,7 +34,7 @@ const MAX_REFUSAL_BODY: usize = 64 << 10;
 /// # Errors
 /// Invalid options, I/O and TLS errors, [`Error::Timeout`], and [`Error::Handshake`]; a refused
 /// upgrade carries the status, headers and up to 64 KiB of the body
-/// ([`HandshakeError::Refused`]).
+/// ([`HandshakeError::Rejected`]).
 ///
 /// ```no_run
 /// use coro_websocket::{connect, Message, Options, Tls};
@@ -184,19 +184,19 @@ async fn open_hop(options: &Options) -> Result<Hop, Error> {
                 url_chain: Vec::new(),
             })))
         }
-        Err(HandshakeError::Refused(refusal))
-            if redirect::is_redirect(refusal.status)
+        Err(HandshakeError::Rejected(rejection))
+            if redirect::is_redirect(rejection.status)
                 && !dialed.unix
                 && options.max_redirects > 0 =>
         {
-            match refusal.headers.get("location") {
+            match rejection.headers.get("location") {
                 Some(location) => Ok(Hop::Redirect(location.to_owned())),
                 None => Err(RedirectError::InvalidLocation(String::new()).into()),
             }
         }
-        Err(HandshakeError::Refused(mut refusal)) => {
-            refusal.body = read_body(&mut dialed.stream, leftover, &refusal.headers).await;
-            Err(HandshakeError::Refused(refusal).into())
+        Err(HandshakeError::Rejected(mut rejection)) => {
+            rejection.body = read_body(&mut dialed.stream, leftover, &rejection.headers).await;
+            Err(HandshakeError::Rejected(rejection).into())
         }
         Err(e) => Err(e.into()),
     }
@@ -219,10 +219,7 @@ struct Dialed {
 async fn dial(options: &Options) -> Result<Dialed, Error> {
     let tls = options.tls.is_on();
     if options.host.is_none() && options.port.is_none() {
-        let path = options
-            .path
-            .as_deref()
-            .ok_or(Error::Options("no host, port or path given"))?;
+        let path = options.path.as_deref().ok_or(OptionsError::NoDestination)?;
         return dial_unix(path, default_port(tls));
     }
     let host = options.host.clone().unwrap_or_else(|| "127.0.0.1".into());
@@ -274,9 +271,7 @@ fn dial_unix(path: &Path, port: u16) -> Result<Dialed, Error> {
 
 #[cfg(not(unix))]
 fn dial_unix(_path: &std::path::Path, _port: u16) -> Result<Dialed, Error> {
-    Err(Error::Options(
-        "Unix sockets are not supported on this platform",
-    ))
+    Err(OptionsError::UnixUnsupported.into())
 }
 
 /// Runs TLS to the origin over the dialed stream.

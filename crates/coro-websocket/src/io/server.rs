@@ -113,7 +113,7 @@ async fn server_handshake(
     let checked = parsed.map_err(Refuse::from).and_then(|(mut request, len)| {
         let key = validate_request(&request)?;
         if let Some(hook) = &options.on_request {
-            hook(&request).map_err(|r| Refuse::Hook(r.status, r))?;
+            hook(&request).map_err(Refuse::Hook)?;
         }
         request.subprotocol = select_subprotocol(&request, &options.subprotocols);
         Ok::<_, Refuse>((request, key, len))
@@ -124,9 +124,9 @@ async fn server_handshake(
             reject(stream, &Rejection::for_error(&e)).await;
             return Err(e.into());
         }
-        Err(Refuse::Hook(status, rejection)) => {
+        Err(Refuse::Hook(rejection)) => {
             reject(stream, &rejection).await;
-            return Err(HandshakeError::Rejected(status).into());
+            return Err(HandshakeError::Rejected(Box::new(rejection)).into());
         }
     };
     buf.advance(len);
@@ -150,7 +150,7 @@ async fn server_handshake(
 /// Why the server refuses a request: its own check failed, or the application's hook said no.
 enum Refuse {
     Invalid(HandshakeError),
-    Hook(u16, Rejection),
+    Hook(Rejection),
 }
 
 impl From<HandshakeError> for Refuse {

@@ -23,9 +23,9 @@ pub(crate) async fn open(
 ) -> Result<(Conn, SocketControl, Addrs), Error> {
     let tcp = tokio::net::TcpStream::connect((route.host.as_str(), route.port))
         .await
-        .map_err(|source| ProxyError::Unreachable {
+        .map_err(|cause| ProxyError::Unreachable {
             proxy: route.address(),
-            source,
+            cause,
         })?;
     tcp.set_nodelay(true)?;
     let addrs = Addrs::of_tcp(&tcp);

@@ -67,6 +67,10 @@ impl From<u16> for CloseCode {
 }
 
 /// The parsed body of a close frame: a status code and a UTF-8 reason.
+///
+/// A close frame with an empty body has no status code; it is read as code 1005
+/// ([`CloseCode::NO_STATUS_RECEIVED`], RFC 6455 §7.1.5) with an empty reason, and a `CloseFrame`
+/// with code 1005 is sent as an empty body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseFrame {
     /// The status code.
@@ -77,7 +81,9 @@ pub struct CloseFrame {
 
 impl fmt::Display for CloseFrame {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.reason.is_empty() {
+        if !self.has_status() {
+            f.write_str("no status code")
+        } else if self.reason.is_empty() {
             write!(f, "{}", self.code)
         } else {
             write!(f, "{} {}", self.code, self.reason)
@@ -86,15 +92,34 @@ impl fmt::Display for CloseFrame {
 }
 
 impl CloseFrame {
-    /// Parses a close frame's payload. An empty payload is `Ok(None)` (no status code).
+    /// The body of a close frame without a status code (code 1005, no reason).
+    pub fn no_status() -> CloseFrame {
+        CloseFrame {
+            code: CloseCode::NO_STATUS_RECEIVED,
+            reason: String::new(),
+        }
+    }
+
+    /// Whether the close frame carried a status code (anything but 1005).
+    pub fn has_status(&self) -> bool {
+        self.code != CloseCode::NO_STATUS_RECEIVED
+    }
+
+    /// Parses a close frame's payload. An empty payload is [`CloseFrame::no_status`].
     ///
     /// # Errors
     /// - RFC 6455 §5.5.1: a 1-byte body ([`ProtocolError::InvalidCloseLength`]);
     /// - RFC 6455 §7.4: a code that may not be sent ([`ProtocolError::InvalidCloseCode`]);
     /// - RFC 6455 §5.5.1: a reason that is not UTF-8 ([`ProtocolError::InvalidUtf8`]).
-    pub fn parse(payload: &[u8]) -> Result<Option<CloseFrame>, ProtocolError> {
+    ///
+    /// ```
+    /// use coro_websocket::{CloseCode, CloseFrame};
+    /// assert_eq!(CloseFrame::parse(b"").unwrap().code, CloseCode::NO_STATUS_RECEIVED);
+    /// assert_eq!(CloseFrame::parse(b"\x03\xe8bye").unwrap().reason, "bye");
+    /// ```
+    pub fn parse(payload: &[u8]) -> Result<CloseFrame, ProtocolError> {
         match payload.len() {
-            0 => Ok(None),
+            0 => Ok(CloseFrame::no_status()),
             1 => Err(ProtocolError::InvalidCloseLength),
             _ => {
                 let code = CloseCode(u16::from_be_bytes([payload[0], payload[1]]));
@@ -103,10 +128,10 @@ impl CloseFrame {
                 }
                 let reason = simdutf8::basic::from_utf8(&payload[2..])
                     .map_err(|_| ProtocolError::InvalidUtf8)?;
-                Ok(Some(CloseFrame {
+                Ok(CloseFrame {
                     code,
                     reason: reason.to_owned(),
-                }))
+                })
             }
         }
     }
@@ -134,7 +159,7 @@ mod tests {
     // RFC 6455 §5.5.1: close body forms.
     #[test]
     fn close_bodies() {
-        assert_eq!(CloseFrame::parse(b""), Ok(None));
+        assert_eq!(CloseFrame::parse(b""), Ok(CloseFrame::no_status()));
         assert_eq!(
             CloseFrame::parse(b"\x03"),
             Err(ProtocolError::InvalidCloseLength)
@@ -147,7 +172,7 @@ mod tests {
             CloseFrame::parse(b"\x03\xe8\xff"),
             Err(ProtocolError::InvalidUtf8)
         );
-        let f = CloseFrame::parse(b"\x03\xe9gone").unwrap().unwrap();
+        let f = CloseFrame::parse(b"\x03\xe9gone").unwrap();
         assert_eq!((f.code, f.reason.as_str()), (CloseCode::GOING_AWAY, "gone"));
     }
 }

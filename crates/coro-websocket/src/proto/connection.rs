@@ -90,8 +90,8 @@ pub enum SendError {
 pub struct Connection {
     role: Role,
     state: State,
-    close_sent: Option<Option<CloseFrame>>,
-    close_received: Option<Option<CloseFrame>>,
+    close_sent: Option<CloseFrame>,
+    close_received: Option<CloseFrame>,
     sending_fragmented: bool,
     close_timeout: Duration,
     /// When the closing handshake must be over, fixed when it is first asked for.
@@ -156,13 +156,13 @@ impl Connection {
         self.state
     }
 
-    /// The close frame we sent: `None` if none yet, `Some(None)` for one without a status code.
-    pub fn close_sent(&self) -> Option<&Option<CloseFrame>> {
+    /// The close frame we sent, if any (code 1005 for one without a status code).
+    pub fn close_sent(&self) -> Option<&CloseFrame> {
         self.close_sent.as_ref()
     }
 
     /// The close frame we received, in the same form as [`Connection::close_sent`].
-    pub fn close_received(&self) -> Option<&Option<CloseFrame>> {
+    pub fn close_received(&self) -> Option<&CloseFrame> {
         self.close_received.as_ref()
     }
 
@@ -183,16 +183,18 @@ impl Connection {
             }
             Opcode::Close if self.close_received.is_none() => {
                 // The decoder validated the body; a parse failure here cannot happen.
-                let body = CloseFrame::parse(&frame.payload).unwrap_or(None);
+                let body = CloseFrame::parse(&frame.payload).unwrap_or(CloseFrame::no_status());
                 self.close_received = Some(body.clone());
                 let reply = if self.close_sent.is_none() {
                     // RFC 6455 §5.5.1: "the endpoint MUST send a Close frame in response
                     // (typically echoing the status code it received)".
-                    self.close_sent = Some(body.clone());
-                    Some(match body {
-                        Some(f) => Message::close(f.code, ""),
-                        None => Message::close_empty(),
-                    })
+                    let echo = if body.has_status() {
+                        Message::close(body.code, "")
+                    } else {
+                        Message::close_empty()
+                    };
+                    self.close_sent = Some(body);
+                    Some(echo)
                 } else {
                     None
                 };
@@ -237,7 +239,7 @@ impl Connection {
         }
         if frame.opcode == Opcode::Close {
             let body = match frame.payload.len() {
-                0 => None,
+                0 => CloseFrame::no_status(),
                 1 => return Err(SendError::InvalidCloseCode(0)),
                 _ => {
                     let code = CloseCode(u16::from_be_bytes([frame.payload[0], frame.payload[1]]));
@@ -245,7 +247,7 @@ impl Connection {
                         return Err(SendError::InvalidCloseCode(code.0));
                     }
                     let reason = String::from_utf8_lossy(&frame.payload[2..]).into_owned();
-                    Some(CloseFrame { code, reason })
+                    CloseFrame { code, reason }
                 }
             };
             self.close_sent = Some(body);
@@ -274,10 +276,10 @@ impl Connection {
         if was_sent {
             return None;
         }
-        self.close_sent = Some(Some(CloseFrame {
+        self.close_sent = Some(CloseFrame {
             code,
             reason: reason.to_owned(),
-        }));
+        });
         Some(Message::close(code, reason))
     }
 

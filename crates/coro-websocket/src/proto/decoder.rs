@@ -166,7 +166,6 @@ impl FrameDecoder {
             rsv3: header.rsv & 1 != 0,
             opcode,
             mask: header.mask.is_some(),
-            len,
             payload,
             compress: true,
         }))
@@ -254,7 +253,6 @@ impl FrameDecoder {
             rsv3: false,
             opcode,
             mask: key.is_some(),
-            len,
             payload: buf.split_to(len).freeze(),
             compress: true,
         })

@@ -76,7 +76,7 @@ impl Opcode {
 /// assert_eq!(m.opcode, Opcode::Binary);
 /// assert!(m.fin);
 /// let t = Message::text("hi");
-/// assert_eq!((t.opcode, t.len, t.as_text()), (Opcode::Text, 2, Some("hi")));
+/// assert_eq!((t.opcode, t.len(), t.as_text()), (Opcode::Text, 2, Some("hi")));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
@@ -90,15 +90,14 @@ pub struct Message {
     pub rsv3: bool,
     /// How to interpret the payload.
     pub opcode: Opcode,
-    /// Whether the frame was (received) or is to be (sent) masked. On write, a client always
-    /// masks and a server never does, whatever this says (RFC 6455 §5.1).
+    /// Read only: whether the frame arrived masked. Ignored on write: the role decides, a client
+    /// always masks and a server never does (RFC 6455 §5.1).
     pub mask: bool,
-    /// The payload length in bytes. On write the encoder uses `payload.len()`.
-    pub len: usize,
-    /// The payload, unmasked (and, with permessage-deflate, inflated).
+    /// The payload, unmasked (and, with permessage-deflate, inflated). The seed's `len` field is
+    /// [`Message::len`], always `payload.len()`.
     pub payload: Bytes,
-    /// On write, whether this message may be compressed when permessage-deflate was negotiated
-    /// (default `true`); `false` sends it as is. Not part of the wire format.
+    /// Write only, not a wire field: whether this message may be compressed when
+    /// permessage-deflate was negotiated (default `true`); `false` sends it as is.
     pub compress: bool,
 }
 
@@ -111,7 +110,6 @@ impl Default for Message {
             rsv3: false,
             opcode: Opcode::Binary,
             mask: false,
-            len: 0,
             payload: Bytes::new(),
             compress: true,
         }
@@ -119,18 +117,27 @@ impl Default for Message {
 }
 
 impl Message {
+    /// The payload length in bytes: the seed's `len` field.
+    pub fn len(&self) -> usize {
+        self.payload.len()
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.payload.is_empty()
+    }
+
     /// A final frame with the given opcode and payload.
     ///
     /// ```
     /// use coro_websocket::{Message, Opcode};
     /// let m = Message::new(Opcode::Ping, "are you there");
-    /// assert_eq!(m.len, 13);
+    /// assert_eq!(m.len(), 13);
     /// ```
     pub fn new(opcode: Opcode, payload: impl Into<Bytes>) -> Message {
         let payload = payload.into();
         Message {
             opcode,
-            len: payload.len(),
             payload,
             ..Message::default()
         }
@@ -162,7 +169,7 @@ impl Message {
     /// use coro_websocket::{CloseCode, Message};
     /// let m = Message::close(CloseCode::NORMAL, "bye");
     /// assert_eq!(&m.payload[..], b"\x03\xe8bye");
-    /// assert_eq!(m.close_frame().unwrap().unwrap().reason, "bye");
+    /// assert_eq!(m.close_frame().unwrap().reason, "bye");
     /// ```
     pub fn close(code: CloseCode, reason: &str) -> Message {
         let mut payload = BytesMut::with_capacity(2 + reason.len());
@@ -184,12 +191,12 @@ impl Message {
         }
     }
 
-    /// For a close frame, its parsed code and reason; `Ok(None)` for an empty close body.
+    /// For a close frame, its parsed code and reason; code 1005 for an empty close body.
     ///
     /// # Errors
     /// A body that RFC 6455 §5.5.1/§7.4 forbids (one byte, a code that may not be sent, a reason
-    /// that is not UTF-8) gives the [`ProtocolError`](crate::ProtocolError) to close with.
-    pub fn close_frame(&self) -> Result<Option<super::close::CloseFrame>, super::ProtocolError> {
+    /// that is not UTF-8) gives the [`ProtocolError`](crate::error::ProtocolError) to close with.
+    pub fn close_frame(&self) -> Result<super::close::CloseFrame, super::ProtocolError> {
         super::close::CloseFrame::parse(&self.payload)
     }
 }

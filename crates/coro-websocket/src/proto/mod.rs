@@ -110,7 +110,7 @@ impl ProtocolError {
     /// [`ProtocolError::close_reason`], which never reveals internals.
     ///
     /// ```
-    /// use coro_websocket::{CloseCode, ProtocolError};
+    /// use coro_websocket::{error::ProtocolError, CloseCode};
     /// assert_eq!(ProtocolError::InvalidUtf8.close_code(), CloseCode::INVALID_PAYLOAD);
     /// assert_eq!(ProtocolError::ReservedOpcode(3).close_code(), CloseCode::PROTOCOL_ERROR);
     /// ```

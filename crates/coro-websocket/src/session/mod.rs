@@ -225,7 +225,6 @@ impl Shared {
 
     fn mask(&self, msg: &mut Message) {
         msg.mask = self.role == Role::Client;
-        msg.len = msg.payload.len();
     }
 
     /// Sends an application frame, after the state machine has agreed to it.
@@ -412,11 +411,7 @@ where
     R: Stream<Item = Result<Message, Error>> + Send + 'static,
     W: Sink<Message, Error = Error> + Send + 'static,
 {
-    let role = if options.mask {
-        Role::Client
-    } else {
-        Role::Server
-    };
+    let role = options.role();
     let (reader, writer, _) = open(
         Box::pin(Foreign(Box::pin(raw_read))),
         Box::pin(raw_write),

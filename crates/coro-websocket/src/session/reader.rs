@@ -163,8 +163,8 @@ impl Reader {
         }
     }
 
-    /// The peer's close frame, once received: `Some(None)` if it carried no status code.
-    pub fn close_frame(&self) -> Option<Option<CloseFrame>> {
+    /// The peer's close frame, once received (code 1005 if it carried no status code).
+    pub fn close_frame(&self) -> Option<CloseFrame> {
         self.shared.conn().close_received().cloned()
     }
 

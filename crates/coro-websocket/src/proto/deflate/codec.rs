@@ -227,7 +227,6 @@ impl MessageInflater {
             return Ok(());
         };
         frame.payload = self.inflater.inflate(&frame.payload, frame.fin)?;
-        frame.len = frame.payload.len();
         frame.rsv1 = false;
         if is_text {
             // RFC 6455 §8.1: text must be UTF-8; checked on the inflated bytes.

@@ -13,7 +13,7 @@ mod extension;
 mod negotiate;
 
 pub use codec::{Deflater, Inflater, MessageInflater};
-pub use negotiate::{negotiate_client, negotiate_server};
+pub use negotiate::{negotiate_client, negotiate_server, AnswerError};
 
 /// The extension's registered name.
 pub const EXTENSION_NAME: &str = "permessage-deflate";
@@ -73,9 +73,16 @@ impl Default for DeflateConfig {
 }
 
 /// A [`DeflateConfig`] value out of range.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid permessage-deflate setting: {0}")]
-pub struct DeflateConfigError(&'static str);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeflateConfigError {
+    /// A `*_max_window_bits` outside 8–15.
+    #[error("invalid permessage-deflate setting: window bits must be from 8 to 15, not {0}")]
+    WindowBits(u8),
+    /// A level above 9.
+    #[error("invalid permessage-deflate setting: level must be from 0 to 9, not {0}")]
+    Level(u32),
+}
 
 impl DeflateConfig {
     /// Checks the window bits (8–15) and the level (0–9).
@@ -88,11 +95,11 @@ impl DeflateConfig {
             .flatten()
         {
             if !(8..=15).contains(&bits) {
-                return Err(DeflateConfigError("window bits must be from 8 to 15"));
+                return Err(DeflateConfigError::WindowBits(bits));
             }
         }
         if self.level > 9 {
-            return Err(DeflateConfigError("level must be from 0 to 9"));
+            return Err(DeflateConfigError::Level(self.level));
         }
         Ok(())
     }

@@ -68,6 +68,30 @@ pub fn negotiate_server<'a>(
     None
 }
 
+/// Why a client refuses a server's permessage-deflate answer (RFC 7692 §5, §7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AnswerError {
+    /// The `Sec-WebSocket-Extensions` syntax is broken.
+    #[error("malformed Sec-WebSocket-Extensions")]
+    Malformed,
+    /// Another extension, or more than one element.
+    #[error("the server selected extensions that were not offered")]
+    NotOffered,
+    /// An unknown, repeated or malformed parameter.
+    #[error("invalid permessage-deflate parameters")]
+    InvalidParameters,
+    /// `server_max_window_bits` above the offer's.
+    #[error("server_max_window_bits larger than offered")]
+    ServerWindowTooLarge,
+    /// `client_max_window_bits` without a value (only an offer may leave it out).
+    #[error("client_max_window_bits without a value in the answer")]
+    ClientWindowWithoutValue,
+    /// `client_max_window_bits` above the offer's.
+    #[error("client_max_window_bits larger than offered")]
+    ClientWindowTooLarge,
+}
+
 /// A client's check of the server's answer to its offer (RFC 7692 §5, §7.1).
 ///
 /// `answer` is every `Sec-WebSocket-Extensions` value of the response. Returns `Ok(None)` when
@@ -76,32 +100,32 @@ pub fn negotiate_server<'a>(
 /// # Errors
 /// An answer the client cannot accept: another extension, more than one element, an unknown or
 /// repeated parameter, a window larger than offered, or a client window limit never allowed.
-/// The string names what was wrong.
+/// The [`AnswerError`] names what was wrong.
 pub fn negotiate_client<'a>(
     answer: impl Iterator<Item = &'a str>,
     offered: &DeflateConfig,
-) -> Result<Option<Deflate>, &'static str> {
-    let extensions = parse_extensions(answer).ok_or("malformed Sec-WebSocket-Extensions")?;
+) -> Result<Option<Deflate>, AnswerError> {
+    let extensions = parse_extensions(answer).ok_or(AnswerError::Malformed)?;
     let Some((name, params)) = extensions.first() else {
         return Ok(None);
     };
     if extensions.len() > 1 || !name.eq_ignore_ascii_case(EXTENSION_NAME) {
-        return Err("the server selected extensions that were not offered");
+        return Err(AnswerError::NotOffered);
     }
-    let p = check_params(params).ok_or("invalid permessage-deflate parameters")?;
+    let p = check_params(params).ok_or(AnswerError::InvalidParameters)?;
     if let (Some(got), Some(asked)) = (p.server_max_window_bits, offered.server_max_window_bits) {
         if got > asked {
-            return Err("server_max_window_bits larger than offered");
+            return Err(AnswerError::ServerWindowTooLarge);
         }
     }
     let client_bits = match p.client_max_window_bits {
-        Some(None) => return Err("client_max_window_bits without a value in the answer"),
+        Some(None) => return Err(AnswerError::ClientWindowWithoutValue),
         Some(Some(bits)) => {
             if offered
                 .client_max_window_bits
                 .is_some_and(|asked| bits > asked)
             {
-                return Err("client_max_window_bits larger than offered");
+                return Err(AnswerError::ClientWindowTooLarge);
             }
             bits
         }
