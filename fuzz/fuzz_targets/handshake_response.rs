@@ -72,7 +72,7 @@ fuzz_target!(|data: &[u8]| {
                 assert!(extensions.is_some(), "extensions that were never offered");
             }
         }
-        Err(HandshakeError::Refused(r)) => {
+        Err(HandshakeError::Rejected(r)) => {
             assert_ne!(resp.code, 101);
             assert_eq!(r.status, resp.code);
         }

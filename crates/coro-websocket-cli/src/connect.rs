@@ -9,8 +9,10 @@ use anyhow::{bail, Result};
 use bytes::Bytes;
 use clap::Args;
 use coro_websocket::{
-    connect, Backoff, CloseCode, DeflateConfig, Heartbeat, Message, Opcode, Options, Proxy, Reader,
-    Reconnect, Tls, TlsConfig, Writer,
+    connect,
+    reconnect::{Backoff, Reconnect},
+    CloseCode, DeflateConfig, Heartbeat, Message, Opcode, Options, Proxy, Reader, Tls, TlsConfig,
+    Writer,
 };
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -48,7 +50,8 @@ pub struct ConnectArgs {
     compress: bool,
     /// Connect through this proxy: http://, https://, socks5:// or socks5h:// (user:password@
     /// for credentials). Default: from wss_proxy/ws_proxy, https_proxy/http_proxy, all_proxy
-    /// and no_proxy, as curl reads them.
+    /// and no_proxy (lower case first), except that localhost, 127.0.0.0/8 and ::1 are never
+    /// proxied (as Go does; curl proxies them unless no_proxy names them).
     #[arg(long, value_name = "URL", conflicts_with = "no_proxy")]
     proxy: Option<String>,
     /// Connect directly, ignoring proxy environment variables.
@@ -187,8 +190,10 @@ async fn print_until_end(reader: &mut Reader) -> Result<Ending> {
         }
     }
     Ok(match reader.close_frame() {
-        Some(Some(frame))
-            if frame.code != CloseCode::NORMAL && frame.code != CloseCode::GOING_AWAY =>
+        Some(frame)
+            if frame.has_status()
+                && frame.code != CloseCode::NORMAL
+                && frame.code != CloseCode::GOING_AWAY =>
         {
             Ending::Closed(frame.code, frame.reason)
         }

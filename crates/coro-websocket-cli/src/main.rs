@@ -1,5 +1,5 @@
 //! `coro-websocket`: the command-line tool. Its flags and outputs follow
-//! `shared/cli-contract.md`, a stable interface for scripts.
+//! the CLI contract (see the README), a stable interface for scripts.
 
 mod autobahn;
 mod connect;
@@ -67,23 +67,10 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", one_line(&e));
+            // `{:#}`: the context and its cause on one line. The library's errors name their
+            // causes themselves and return none as `source()`, so nothing prints twice.
+            eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
-}
-
-/// An error and its causes on one line, leaving out causes the message above already quotes.
-fn one_line(error: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        if !line.contains(&text) {
-            if !line.is_empty() {
-                line.push_str(": ");
-            }
-            line.push_str(&text);
-        }
-    }
-    line
 }

@@ -9,7 +9,9 @@ use anyhow::{Context, Result};
 use clap::Args;
 use coro_websocket::{accept, Config, DeflateConfig, ServerOptions};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, UnixListener};
+use tokio::net::TcpListener;
+#[cfg(unix)]
+use tokio::net::UnixListener;
 use tokio_rustls::TlsAcceptor;
 
 /// Flags of `serve`.
@@ -51,6 +53,7 @@ pub struct EchoServer {
 
 enum Listener {
     Tcp(TcpListener),
+    #[cfg(unix)]
     Unix(UnixListener, PathBuf),
 }
 
@@ -75,6 +78,15 @@ impl EchoServer {
         })
     }
 
+    #[cfg(not(unix))]
+    fn bind_unix(path: PathBuf, _: Option<TlsAcceptor>, _: ServerOptions) -> Result<Self> {
+        anyhow::bail!(
+            "cannot listen on {}: Unix sockets are not supported on this platform",
+            path.display()
+        )
+    }
+
+    #[cfg(unix)]
     fn bind_unix(path: PathBuf, tls: Option<TlsAcceptor>, options: ServerOptions) -> Result<Self> {
         // A socket file left by an earlier run would make bind fail.
         if std::fs::symlink_metadata(&path).is_ok_and(|m| {
@@ -103,6 +115,7 @@ impl EchoServer {
                     let _ = stream.set_nodelay(true);
                     self.spawn(stream);
                 }
+                #[cfg(unix)]
                 Listener::Unix(l, _) => {
                     let (stream, _) = l.accept().await?;
                     self.spawn(stream);
@@ -136,6 +149,7 @@ impl EchoServer {
 
 impl Drop for EchoServer {
     fn drop(&mut self) {
+        #[cfg(unix)]
         if let Listener::Unix(_, path) = &self.listener {
             let _ = std::fs::remove_file(path);
         }
@@ -172,6 +186,7 @@ where
 }
 
 /// Registers SIGINT and SIGTERM handlers now, and returns a future that resolves on either.
+#[cfg(unix)]
 fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
@@ -181,6 +196,14 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
             _ = term.recv() => {}
             _ = int.recv() => {}
         }
+    })
+}
+
+/// Ctrl-C, where there are no Unix signals.
+#[cfg(not(unix))]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
     })
 }
 
