@@ -3,7 +3,7 @@
 # corpus. Exits non-zero if a build fails or any target crashes (libFuzzer's exit status).
 #
 # Usage: bash fuzz/smoke.sh            (from anywhere in the repository)
-#   FUZZ_SECONDS=20  seconds per target (default 20; six targets, so ~100 s plus the build)
+#   FUZZ_SECONDS=20  seconds per target (default 20; six targets, so ~120 s plus the build)
 #
 # Needs rustup with a nightly toolchain; installs cargo-fuzz from crates.io when it is missing.
 # New inputs go to a temporary directory, so the committed corpus is left as it is. A crashing
