@@ -56,7 +56,7 @@ fn connect_write_read_close_without_async() {
     assert_eq!(read.read().unwrap().unwrap().payload.len(), 300_000);
     write.close(CloseCode::NORMAL, "bye").unwrap();
     assert!(read.read_message().unwrap().is_none());
-    assert_eq!(read.close_frame().unwrap().unwrap().code, CloseCode::NORMAL);
+    assert_eq!(read.close_frame().unwrap().code, CloseCode::NORMAL);
     assert!(write.is_closed());
 }
 

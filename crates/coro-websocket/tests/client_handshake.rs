@@ -6,7 +6,7 @@ mod common;
 use std::net::SocketAddr;
 
 use common::*;
-use coro_websocket::handshake::{accept_key, HandshakeError};
+use coro_websocket::handshake::{accept_key, HandshakeError, RequestError};
 use coro_websocket::{connect, Error, Options};
 use tokio::io::AsyncWriteExt;
 
@@ -117,9 +117,11 @@ async fn handshake_headers_cannot_be_overridden() {
     .await
     .unwrap_err();
     assert!(
-        matches!(err, Error::Handshake(HandshakeError::Malformed(_))),
+        matches!(&err, Error::Request(RequestError::ReservedHeader(h)) if h == "Sec-WebSocket-Key"),
         "{err:?}"
     );
+    // The caller's mistake, not the server's.
+    assert!(err.is_misuse() && !err.is_peer_fault());
 }
 
 #[tokio::test]
@@ -177,7 +179,7 @@ async fn refusal_without_content_length_reads_the_body_to_eof() {
     .await;
     let err = connect(options(addr)).await.unwrap_err();
     assert_eq!(err.http_status(), Some(404));
-    let Error::Handshake(HandshakeError::Refused(r)) = err else {
+    let Error::Handshake(HandshakeError::Rejected(r)) = err else {
         panic!("{err:?}");
     };
     assert_eq!(
@@ -195,7 +197,7 @@ async fn refusal_body_stops_at_content_length() {
     )
     .await;
     let err = connect(options(addr)).await.unwrap_err();
-    let Error::Handshake(HandshakeError::Refused(r)) = err else {
+    let Error::Handshake(HandshakeError::Rejected(r)) = err else {
         panic!("{err:?}");
     };
     assert_eq!((r.status, &r.body[..]), (401, &b"login"[..]));

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use coro_websocket::proto::deflate::{negotiate_client, negotiate_server};
-use coro_websocket::{connect, DeflateConfig, Error, Options, ProtocolError, ServerOptions};
+use coro_websocket::{connect, error::ProtocolError, DeflateConfig, Error, Options, ServerOptions};
 
 const MIB: usize = 1 << 20;
 /// The inflated size of the bomb.

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use common::*;
 use coro_websocket::handshake::{accept_key, HandshakeError};
 use coro_websocket::{
-    connect, Config, Error, Message, Options, ProtocolError, ServerOptions, TimeoutKind,
+    connect,
+    error::{ProtocolError, TimeoutKind},
+    Config, Error, Message, Options, ServerOptions,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -481,7 +483,7 @@ async fn a_200_response_is_a_refusal_not_an_upgrade() {
     .await;
     let err = soon(connect(client_options(addr))).await.unwrap_err();
     assert_eq!(err.http_status(), Some(200), "{err:?}");
-    let Error::Handshake(HandshakeError::Refused(r)) = err else {
+    let Error::Handshake(HandshakeError::Rejected(r)) = err else {
         panic!("{err:?}");
     };
     assert_eq!(&r.body[..], b"hello");
@@ -497,7 +499,7 @@ async fn a_200_response_with_an_endless_body_is_cut_at_64_kib() {
     })
     .await;
     let err = soon(connect(client_options(addr))).await.unwrap_err();
-    let Error::Handshake(HandshakeError::Refused(r)) = err else {
+    let Error::Handshake(HandshakeError::Rejected(r)) = err else {
         panic!("{err:?}");
     };
     assert_eq!((r.status, r.body.len()), (200, 64 << 10));

@@ -104,7 +104,7 @@ async fn our_client_against_a_tungstenite_server() {
     assert!(soon(read.read_message()).await.unwrap().is_none());
     assert_eq!(soon(close_seen).await.unwrap(), 4000);
     // tungstenite echoes the code it received.
-    assert_eq!(read.close_frame().unwrap().unwrap().code, CloseCode(4000));
+    assert_eq!(read.close_frame().unwrap().code, CloseCode(4000));
 }
 
 #[tokio::test]
@@ -118,14 +118,14 @@ async fn tungstenite_server_close_reaches_our_client() {
     .await
     .unwrap();
     assert!(soon(read.read_message()).await.unwrap().is_none());
-    let got = read.close_frame().unwrap().unwrap();
+    let got = read.close_frame().unwrap();
     assert_eq!(
         (got.code, got.reason.as_str()),
         (CloseCode::GOING_AWAY, "going")
     );
     // Our echo carried the same code.
     let closed = read.closed();
-    assert_eq!(closed.sent.unwrap().unwrap().code, CloseCode::GOING_AWAY);
+    assert_eq!(closed.sent.unwrap().code, CloseCode::GOING_AWAY);
 }
 
 #[tokio::test]
@@ -202,7 +202,7 @@ async fn tungstenite_client_against_our_server() {
         }
     }
     assert_eq!(echoed, Some(4001));
-    let seen = soon(rx).await.unwrap().unwrap().unwrap();
+    let seen = soon(rx).await.unwrap().unwrap();
     assert_eq!((seen.code, seen.reason.as_str()), (CloseCode(4001), "done"));
 }
 

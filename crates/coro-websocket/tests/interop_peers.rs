@@ -465,7 +465,7 @@ async fn our_client_against(lang: Lang) {
             .unwrap();
         assert!(matches!(end, Ok(None)), "{what}: {end:?}");
         assert_eq!(
-            read.close_frame().flatten().map(|f| f.code),
+            read.close_frame().map(|f| f.code),
             Some(CloseCode::NORMAL),
             "{what}"
         );

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use coro_websocket::{Config, Error, ProtocolError, ServerOptions};
+use coro_websocket::{error::ProtocolError, Config, Error, ServerOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const KIB: u64 = 1 << 10;

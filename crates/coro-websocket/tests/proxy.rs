@@ -16,7 +16,7 @@ use std::time::Duration;
 use base64::Engine;
 use common::*;
 use coro_websocket::{
-    connect, Error, Message, Options, Proxy, ProxyError, ServerOptions, Tls, TlsConfig,
+    connect, proxy::ProxyError, Error, Message, Options, Proxy, ServerOptions, Tls, TlsConfig,
 };
 use fast_socks5::server::Socks5ServerProtocol;
 use fast_socks5::util::target_addr::TargetAddr;

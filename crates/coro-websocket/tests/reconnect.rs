@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use common::*;
 use coro_websocket::{
-    Backoff, CloseCode, Error, Message, Options, Proxy, Reconnect, Rejection, ServerOptions,
+    reconnect::{Backoff, Reconnect},
+    CloseCode, Error, Message, Options, Proxy, Rejection, ServerOptions,
 };
 
 fn fast() -> Backoff {

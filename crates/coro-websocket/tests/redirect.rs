@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use coro_websocket::{
-    accept, connect, Error, HandshakeError, Headers, Message, Options, Proxy, RedirectError,
-    Rejection, ServerOptions, Tls, TlsConfig,
+    accept, connect,
+    error::{HandshakeError, RedirectError},
+    Error, Headers, Message, Options, Proxy, Rejection, ServerOptions, Tls, TlsConfig,
 };
 use tokio::net::TcpListener;
 
@@ -215,7 +216,7 @@ async fn the_redirect_limit_is_enforced() {
     opts.max_redirects = 0;
     let err = connect(opts).await.unwrap_err();
     assert_eq!(err.http_status(), Some(301));
-    assert!(matches!(err, Error::Handshake(HandshakeError::Refused(_))));
+    assert!(matches!(err, Error::Handshake(HandshakeError::Rejected(_))));
 }
 
 #[tokio::test]

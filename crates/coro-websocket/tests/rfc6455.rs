@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use common::*;
 use coro_websocket::{
-    connect, CloseCode, Config, Error, Message, Opcode, Options, ProtocolError, Reader,
-    ServerOptions, TimeoutKind, Writer,
+    connect,
+    error::{ProtocolError, TimeoutKind},
+    CloseCode, Config, Error, Message, Opcode, Options, Reader, ServerOptions, Writer,
 };
 use tokio::io::DuplexStream;
 use tokio::time::Instant;
@@ -397,7 +398,7 @@ async fn server_echoes_close_then_closes_tcp() {
     let echo = peer.expect_close().await;
     assert_eq!((echo.close_code(), echo.masked), (Some(1000), false));
     peer.expect_eof().await;
-    let received = reader.close_frame().unwrap().unwrap();
+    let received = reader.close_frame().unwrap();
     assert_eq!(
         (received.code, received.reason.as_str()),
         (CloseCode::NORMAL, "bye")

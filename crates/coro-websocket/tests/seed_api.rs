@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use common::*;
 use coro_websocket::{
-    accept, connect, parse_url, wrap_io, CloseCode, CloseFrame, Error, FrameCodec, Heartbeat,
-    Message, Opcode, Options, ServerOptions, TimeoutKind, UrlError, WrapOptions,
+    accept, connect,
+    error::{TimeoutKind, UrlError},
+    parse_url, wrap_io, CloseCode, CloseFrame, Error, FrameCodec, Heartbeat, Message, Opcode,
+    Options, ServerOptions, WrapOptions,
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio::time::Instant;
@@ -314,7 +316,7 @@ async fn message_defaults_arrive_as_a_final_binary_frame() {
     assert_eq!(got.opcode, Opcode::Binary);
     assert!(got.fin);
     assert!(got.mask, "client frames are masked");
-    assert_eq!(got.len, 12);
+    assert_eq!(got.len(), 12);
     assert_eq!(&got.payload[..], b"Hello There!");
     assert!(!(got.rsv1 || got.rsv2 || got.rsv3));
 }
@@ -383,10 +385,10 @@ async fn reader_is_a_stream_and_writer_is_a_sink() {
     let received = soon(server).await.unwrap();
     assert_eq!(
         received,
-        Some(Some(CloseFrame {
+        Some(CloseFrame {
             code: CloseCode::NORMAL,
             reason: String::new()
-        }))
+        })
     );
 }
 
@@ -473,10 +475,10 @@ async fn writing_a_close_frame_ends_writing() {
     };
     assert_eq!(
         closed.sent,
-        Some(Some(CloseFrame {
+        Some(CloseFrame {
             code: CloseCode::NORMAL,
             reason: "bye".into()
-        }))
+        })
     );
 }
 
@@ -487,14 +489,14 @@ async fn writer_close_sends_the_code_and_reason() {
     let (_req, mut sread, _swrite) = soon(accepted).await.unwrap().unwrap();
     write.close(CloseCode(4001), "see you").await.unwrap();
     assert!(soon(sread.read_message()).await.unwrap().is_none());
-    let got = sread.close_frame().unwrap().unwrap();
+    let got = sread.close_frame().unwrap();
     assert_eq!(
         (got.code, got.reason.as_str()),
         (CloseCode(4001), "see you")
     );
     // The client gets the echo and the server's TCP close.
     assert!(soon(read.read_message()).await.unwrap().is_none());
-    assert_eq!(read.close_frame().unwrap().unwrap().code, CloseCode(4001));
+    assert_eq!(read.close_frame().unwrap().code, CloseCode(4001));
 }
 
 #[tokio::test]
@@ -575,10 +577,10 @@ where
     assert_eq!(frames, [Opcode::Close]);
     assert_eq!(
         received,
-        Some(Some(CloseFrame {
+        Some(CloseFrame {
             code: CloseCode::NORMAL,
             reason: "done".into()
-        }))
+        })
     );
 }
 

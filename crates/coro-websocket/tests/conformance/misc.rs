@@ -16,7 +16,6 @@ pub fn g10_misc() -> Vec<Case> {
             } else {
                 coro_websocket::Opcode::Binary
             },
-            len: f.payload.0.len(),
             payload: f.payload.0.into(),
             ..Message::default()
         })

@@ -44,7 +44,6 @@ pub async fn run_app(app: App, mut read: Reader, mut write: Writer) -> Result<()
                 let reply = Message {
                     fin: m.fin,
                     opcode: m.opcode,
-                    len: m.payload.len(),
                     payload: m.payload,
                     ..Message::default()
                 };

@@ -1,7 +1,7 @@
 //! The client's check of the server's answer, the server's choice among offers, and settings
 //! refused before connecting.
 
-use coro_websocket::{accept, connect, DeflateConfig, Error, HandshakeError};
+use coro_websocket::{accept, connect, error::HandshakeError, DeflateConfig, Error};
 
 use crate::common::*;
 use crate::helpers::*;

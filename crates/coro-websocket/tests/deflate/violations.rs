@@ -1,7 +1,7 @@
 //! Violations: RSV1 without negotiation or on the wrong frame, RSV2/RSV3, corrupt compressed
 //! data, invalid UTF-8 inside compressed text; each side fails the connection with the right code.
 
-use coro_websocket::{DeflateConfig, Error, ProtocolError};
+use coro_websocket::{error::ProtocolError, DeflateConfig, Error};
 
 use crate::common::*;
 use crate::helpers::*;
