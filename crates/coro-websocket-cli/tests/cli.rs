@@ -1,4 +1,4 @@
-//! The CLI contract (`shared/cli-contract.md`), exercised on the real binary over real sockets.
+//! The CLI contract (the README's command-line section), exercised on the real binary over real sockets.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
