@@ -187,6 +187,7 @@ impl Reader {
 
     /// Counts a received frame for the heartbeat. Only this reader writes the counter: no
     /// read-modify-write needed.
+    #[inline]
     fn count_frame(&self) {
         let seen = self.shared.activity.load(Ordering::Relaxed);
         self.shared.activity.store(seen + 1, Ordering::Release);
@@ -213,10 +214,21 @@ impl Reader {
             if let Some(end) = self.poll_close_deadline(cx, closing) {
                 return Poll::Ready(end);
             }
-            let item = match ready!(self.poll_input(cx)) {
-                Input::Flushing => continue,
-                Input::Item(item) => item,
+            let mut item = match self.stream.as_mut().poll_next(cx) {
+                Poll::Pending if self.out_of_input() => continue,
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(item) => item,
             };
+            self.took_input(&mut item);
+            if let Some(Ok(frame)) = &item {
+                if !closing.received && frame.opcode.is_data() {
+                    // The hot path: a data frame owes nothing, and changes nothing in
+                    // `Connection` (the decoder has already checked the order of fragments), so
+                    // it goes out as it came, without taking that lock.
+                    self.count_frame();
+                    return Poll::Ready(item);
+                }
+            }
             if let Some(item) = self.handle(item, closing) {
                 return Poll::Ready(item);
             }
@@ -246,6 +258,7 @@ impl Reader {
 
     /// Registers the task's waker, only when it changed or a wake took it: `AtomicWaker::register`
     /// clones and swaps a waker, which is most of a poll's cost on the hot path.
+    #[inline]
     fn register(&mut self, cx: &mut Context<'_>) {
         let wakes = self.shared.reader_wakes.load(Ordering::Acquire);
         if self
@@ -259,6 +272,7 @@ impl Reader {
     }
 
     /// How reading ends when the session was aborted from outside.
+    #[inline]
     fn aborted(&mut self) -> Option<Item> {
         let why = self.shared.aborted()?;
         self.done = true;
@@ -269,6 +283,7 @@ impl Reader {
     }
 
     /// Where the closing handshake stands; the flag spares the hot path the state machine's lock.
+    #[inline]
     fn closing(&self) -> Closing {
         if !self.shared.closing.load(Ordering::Acquire) {
             return Closing::default();
@@ -313,32 +328,33 @@ impl Reader {
         })
     }
 
-    /// Polls the frame stream. Out of input, it first flushes what corked writes left buffered.
-    fn poll_input(&mut self, cx: &mut Context<'_>) -> Poll<Input> {
-        match self.stream.as_mut().poll_next(cx) {
-            Poll::Pending => {
-                self.shared.cork.reader_has_more(false);
-                if self.shared.cork.take_owed() {
-                    let shared = self.shared.clone();
-                    self.pending = Some(Box::pin(async move {
-                        shared.unless_aborted(shared.flush()).await
-                    }));
-                    return Poll::Ready(Input::Flushing);
+    /// The frame stream has nothing more for now: flushes what corked writes left buffered, and
+    /// returns `true` if that flush is now the pending obligation (else the reader waits).
+    #[inline]
+    fn out_of_input(&mut self) -> bool {
+        self.shared.cork.reader_has_more(false);
+        if self.shared.cork.take_owed() {
+            let shared = self.shared.clone();
+            self.pending = Some(Box::pin(async move {
+                shared.unless_aborted(shared.flush()).await
+            }));
+            return true;
+        }
+        self.shared.reader_waiting.store(true, Ordering::Release);
+        false
+    }
+
+    /// Bookkeeping for what the frame stream gave: the heartbeat's and the corking's flags, and
+    /// inflating (with permessage-deflate).
+    #[inline]
+    fn took_input(&mut self, item: &mut Item) {
+        self.shared.reader_waiting.store(false, Ordering::Release);
+        self.shared.cork.reader_has_more(self.stream.has_buffered());
+        if let (Some(inflater), Some(Ok(frame))) = (self.inflater.as_mut(), &mut *item) {
+            if frame.opcode.is_data() {
+                if let Err(violation) = inflater.inflate(frame) {
+                    *item = Some(Err(Error::Protocol(violation)));
                 }
-                self.shared.reader_waiting.store(true, Ordering::Release);
-                Poll::Pending
-            }
-            Poll::Ready(mut item) => {
-                self.shared.reader_waiting.store(false, Ordering::Release);
-                self.shared.cork.reader_has_more(self.stream.has_buffered());
-                if let (Some(inflater), Some(Ok(frame))) = (self.inflater.as_mut(), &mut item) {
-                    if frame.opcode.is_data() {
-                        if let Err(violation) = inflater.inflate(frame) {
-                            item = Some(Err(Error::Protocol(violation)));
-                        }
-                    }
-                }
-                Poll::Ready(Input::Item(item))
             }
         }
     }
@@ -380,10 +396,7 @@ impl Reader {
             // RFC 6455 §5.5.1: nothing may follow a close; discard it.
             return None;
         }
-        if !frame.opcode.is_control() {
-            // The hot path: a data frame owes nothing, and changes nothing in `Connection`
-            // (the decoder has already checked the order of fragments), so it goes out as it
-            // came, without taking that lock.
+        if frame.opcode.is_data() {
             return Some(Some(Ok(frame)));
         }
         if frame.opcode == Opcode::Close {
@@ -408,14 +421,6 @@ impl Reader {
 
 /// What the reader hands out: a frame, an error, or `None` at the end.
 type Item = Option<Result<Message, Error>>;
-
-/// What polling the frame stream gave.
-enum Input {
-    /// Out of input, with corked writes owed a flush: the flush is now the pending obligation.
-    Flushing,
-    /// The stream's item (inflated, if permessage-deflate is on).
-    Item(Item),
-}
 
 /// Where the closing handshake stands, as the reader sees it at one poll.
 #[derive(Debug, Clone, Copy, Default)]
