@@ -74,6 +74,46 @@ pub enum Error {
     /// A redirect answer to the upgrade request could not be followed.
     #[error("redirect: {0}")]
     Redirect(RedirectError),
+    /// The WebSocket over HTTP/2 (RFC 8441) failed: not offered, the connection failed, or the
+    /// stream was reset (an abnormal closure, with the HTTP/2 error code).
+    #[error("HTTP/2: {0}")]
+    Http2(Http2Error),
+}
+
+/// What went wrong with a WebSocket over HTTP/2 (RFC 8441).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Http2Error {
+    /// TLS did not agree on `h2` (ALPN): the server does not speak HTTP/2 there.
+    #[error("the server did not agree to HTTP/2 (ALPN h2)")]
+    NotNegotiated,
+    /// The server's SETTINGS do not allow extended CONNECT (`SETTINGS_ENABLE_CONNECT_PROTOCOL`
+    /// is not 1, RFC 8441 §3): it takes no WebSockets over HTTP/2.
+    #[error(
+        "the server does not offer WebSockets over HTTP/2 (no SETTINGS_ENABLE_CONNECT_PROTOCOL)"
+    )]
+    ExtendedConnectNotOffered,
+    /// The HTTP/2 connection failed (or the peer does not speak HTTP/2).
+    #[error("connection failed: {0}")]
+    Connection(String),
+    /// The stream was reset (RST_STREAM) or the connection went away (GOAWAY) with this
+    /// HTTP/2 error code (RFC 9113 §7), before the WebSocket's closing handshake: an abnormal
+    /// closure.
+    #[error("stream reset with HTTP/2 error code {0:#x}")]
+    Reset(u32),
+}
+
+impl Http2Error {
+    /// Whether the server simply does not take WebSockets over HTTP/2, so that HTTP/1.1 may
+    /// work where this failed.
+    pub fn means_not_offered(&self) -> bool {
+        matches!(
+            self,
+            Http2Error::NotNegotiated
+                | Http2Error::ExtendedConnectNotOffered
+                | Http2Error::Connection(_)
+        )
+    }
 }
 
 /// Options that cannot be acted on.
@@ -86,6 +126,9 @@ pub enum OptionsError {
     /// A Unix socket `path` on a platform without Unix sockets.
     #[error("Unix sockets are not supported on this platform")]
     UnixUnsupported,
+    /// HTTP/2 was asked for, but this build lacks the `http2` feature.
+    #[error("HTTP/2 needs the `http2` feature of coro-websocket")]
+    Http2Disabled,
 }
 
 /// `From` for each variant that wraps one cause.
@@ -111,6 +154,7 @@ wraps! {
     std::io::Error => Io,
     ProxyError => Proxy,
     RedirectError => Redirect,
+    Http2Error => Http2,
 }
 
 /// The close frames of a finished connection.

@@ -31,6 +31,8 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "axum")]
+pub mod axum;
 pub mod blocking;
 pub mod codec;
 mod config;
@@ -50,7 +52,7 @@ mod url;
 pub use codec::FrameCodec;
 pub use handshake::Headers;
 pub use io::{connect, Response, Socket};
-pub use options::{Heartbeat, HeartbeatMode, Options, WrapOptions};
+pub use options::{Heartbeat, HeartbeatMode, Http, Options, WrapOptions};
 pub use proto::{Message, Opcode};
 pub use session::{wrap_io, Reader, Writer};
 pub use tls::{Tls, TlsConfig};
@@ -59,6 +61,14 @@ pub use url::{parse_url, WsUrl};
 // A server: accept, its options, the request and the refusal.
 pub use handshake::{Rejection, Request};
 pub use io::accept;
+#[cfg(feature = "hyper")]
+pub use io::upgrade;
+
+/// WebSockets over HTTP/2 (RFC 8441) on the client side: many over one connection.
+#[cfg(feature = "http2")]
+pub mod http2 {
+    pub use crate::io::h2::Http2Client;
+}
 pub use options::{RequestHook, ServerOptions};
 
 // Closing, roles, limits, compression, proxies, errors.

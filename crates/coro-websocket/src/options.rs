@@ -68,6 +68,29 @@ pub struct Options {
     /// Follow a redirect from `wss` to `ws`. Default `false`: that would send the request in
     /// the clear after the caller asked for TLS.
     pub allow_insecure_redirects: bool,
+    /// Which HTTP carries the opening handshake: HTTP/1.1 (the default), HTTP/2 (RFC 8441,
+    /// feature `http2`), or HTTP/2 when the server offers it.
+    pub http: Http,
+}
+
+/// Which HTTP version [`connect`](crate::connect) uses for the opening handshake.
+///
+/// Over HTTP/2 (RFC 8441) the WebSocket is one stream of an HTTP/2 connection: ALPN `h2` over
+/// TLS, prior knowledge (h2c) over plain TCP. Redirects are followed over HTTP/1.1 only. To
+/// open several WebSockets over one connection, use
+/// [`http2::Http2Client`](crate::http2::Http2Client).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Http {
+    /// The `Upgrade: websocket` request of RFC 6455 §4.
+    #[default]
+    Http1,
+    /// Extended CONNECT over HTTP/2 (RFC 8441); fails with
+    /// [`Http2Error`](crate::error::Http2Error) if the server does not offer it.
+    Http2,
+    /// HTTP/2 if the server offers it (ALPN `h2` and `SETTINGS_ENABLE_CONNECT_PROTOCOL`; over
+    /// plain TCP, an HTTP/2 preface it answers), else HTTP/1.1.
+    Http2WhenOffered,
 }
 
 impl Default for Options {
@@ -88,6 +111,7 @@ impl Default for Options {
             proxy_tls: Tls::On,
             max_redirects: 10,
             allow_insecure_redirects: false,
+            http: Http::Http1,
         }
     }
 }
@@ -109,6 +133,7 @@ impl fmt::Debug for Options {
             .field("proxy_tls", &self.proxy_tls)
             .field("max_redirects", &self.max_redirects)
             .field("allow_insecure_redirects", &self.allow_insecure_redirects)
+            .field("http", &self.http)
             .finish_non_exhaustive()
     }
 }

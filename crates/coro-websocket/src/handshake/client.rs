@@ -205,6 +205,16 @@ pub fn validate_response(
     if h.get("sec-websocket-accept").map(str::trim) != Some(accept_key(key).as_str()) {
         return Err(HandshakeError::InvalidAccept);
     }
+    check_selection(h, offered_subprotocol, offered_extensions)
+}
+
+/// Checks the subprotocol and extensions a server selected against the offer (RFC 6455 §4.1,
+/// client steps 5 and 6), over HTTP/1.1 or HTTP/2 alike; returns them.
+pub(crate) fn check_selection(
+    h: &Headers,
+    offered_subprotocol: Option<&str>,
+    offered_extensions: Option<&str>,
+) -> Result<(Option<String>, Option<String>), HandshakeError> {
     let protocol = match h.get("sec-websocket-protocol").map(str::trim) {
         None => None,
         Some(chosen) => {

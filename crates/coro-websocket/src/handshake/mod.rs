@@ -3,10 +3,14 @@
 //! bytes produced here.
 
 mod client;
+mod h2;
 mod headers;
 mod server;
 
 pub use client::{encode_request, parse_response, validate_response, RequestError, ResponseHead};
+pub use h2::{
+    extended_connect_headers, validate_connect_response, validate_extended_connect, PROTOCOL,
+};
 pub use headers::Headers;
 pub use server::{
     encode_rejection, encode_response, parse_request, select_subprotocol, validate_request,
@@ -77,6 +81,12 @@ pub enum HandshakeError {
     /// A request method other than GET (RFC 6455 §4.1, item 2).
     #[error("method {0} is not GET")]
     MethodNotGet(String),
+    /// Over HTTP/2, a request method other than CONNECT (RFC 8441 §4).
+    #[error("method {0} is not CONNECT")]
+    MethodNotConnect(String),
+    /// Over HTTP/2, a `:protocol` pseudo-header missing or other than `websocket` (RFC 8441 §4).
+    #[error("the :protocol pseudo-header is {0:?}, not \"websocket\"")]
+    InvalidProtocol(Option<String>),
     /// An HTTP version below 1.1 (RFC 6455 §4.1, item 2).
     #[error("HTTP version below 1.1")]
     HttpVersion,
@@ -119,7 +129,7 @@ impl HandshakeError {
     /// ```
     pub fn status(&self) -> u16 {
         match self {
-            HandshakeError::MethodNotGet(_) => 405,
+            HandshakeError::MethodNotGet(_) | HandshakeError::MethodNotConnect(_) => 405,
             HandshakeError::UnsupportedVersion(_) | HandshakeError::MissingUpgrade => 426,
             HandshakeError::HeadTooLarge(_) | HandshakeError::TooManyHeaders(_) => 431,
             HandshakeError::Rejected(r) => r.status,

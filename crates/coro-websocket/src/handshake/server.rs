@@ -85,6 +85,9 @@ impl Rejection {
                 r.headers.push("Upgrade", "websocket");
                 r.headers.push("Sec-WebSocket-Version", "13");
             }
+            405 if matches!(error, HandshakeError::MethodNotConnect(_)) => {
+                r.headers.push("Allow", "CONNECT")
+            }
             405 => r.headers.push("Allow", "GET"),
             _ => {}
         }

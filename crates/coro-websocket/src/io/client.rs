@@ -11,11 +11,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::conn::{start_session, tcp_with_control, within, Addrs, Conn, SocketControl, Start};
 use super::response::{Response, Socket};
 use super::tunnel;
-use crate::error::{Error, OptionsError, TimeoutKind};
+use crate::error::{Error, Http2Error, OptionsError, TimeoutKind};
 use crate::handshake::{
     self, encode_request, parse_response, validate_response, HandshakeError, Headers, ResponseHead,
 };
-use crate::options::Options;
+use crate::options::{Http, Options};
 use crate::proto::deflate::{negotiate_client, Deflate};
 use crate::proto::Role;
 use crate::redirect::{self, RedirectError};
@@ -105,14 +105,14 @@ pub async fn connect(options: Options) -> Result<(Response, Reader, Writer), Err
 }
 
 /// A client connection whose upgrade succeeded.
-struct Opened {
-    head: ResponseHead,
-    subprotocol: Option<String>,
-    extensions: Option<String>,
-    deflate: Option<Deflate>,
-    dialed: Dialed,
-    leftover: BytesMut,
-    url_chain: Vec<String>,
+pub(super) struct Opened {
+    pub(super) head: ResponseHead,
+    pub(super) subprotocol: Option<String>,
+    pub(super) extensions: Option<String>,
+    pub(super) deflate: Option<Deflate>,
+    pub(super) dialed: Dialed,
+    pub(super) leftover: BytesMut,
+    pub(super) url_chain: Vec<String>,
 }
 
 /// What one upgrade request got: the upgrade, or a redirect to follow.
@@ -149,11 +149,26 @@ async fn open_client(options: &Options) -> Result<Opened, Error> {
     }
 }
 
-/// One upgrade request: dial, TLS, request, answer.
+/// One upgrade request: dial, TLS, request, answer; over HTTP/2 when the options say so.
 async fn open_hop(options: &Options) -> Result<Hop, Error> {
     let mut dialed = dial(options).await?;
+    let mut h2 = options.http != Http::Http1 && !dialed.unix;
     if options.tls.is_on() {
-        dialed.stream = start_tls(options, &dialed.host, dialed.stream).await?;
+        let alpn: &[&[u8]] = match options.http {
+            _ if !h2 => &[],
+            Http::Http2 => &[b"h2"],
+            _ => &[b"h2", b"http/1.1"],
+        };
+        let (stream, agreed) = start_tls(options, &dialed.host, dialed.stream, alpn).await?;
+        dialed.stream = stream;
+        // The server's choice: over TLS, "when offered" is decided here.
+        h2 = h2 && agreed.as_deref() == Some(b"h2".as_slice());
+        if options.http == Http::Http2 && !h2 {
+            return Err(Http2Error::NotNegotiated.into());
+        }
+    }
+    if h2 {
+        return open_h2(options, dialed).await;
     }
     let key = handshake::key_from_bytes(rand::random());
     let offer = options.compression.as_ref().map(|c| c.offer());
@@ -202,21 +217,45 @@ async fn open_hop(options: &Options) -> Result<Hop, Error> {
     }
 }
 
+/// The WebSocket over HTTP/2 on the dialed stream; in "when offered" mode, a server that turns
+/// out not to allow it (no extended CONNECT, or no HTTP/2 at all on plain TCP) gets the
+/// HTTP/1.1 upgrade on a new connection instead.
+#[cfg(feature = "http2")]
+async fn open_h2(options: &Options, dialed: Dialed) -> Result<Hop, Error> {
+    match super::h2::open(options, dialed).await {
+        Ok(opened) => Ok(Hop::Open(Box::new(opened))),
+        Err(Error::Http2(e)) if options.http == Http::Http2WhenOffered && e.means_not_offered() => {
+            tracing::debug!("HTTP/2 not offered ({e}); upgrading over HTTP/1.1");
+            let http1 = Options {
+                http: Http::Http1,
+                ..options.clone()
+            };
+            Box::pin(open_hop(&http1)).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(not(feature = "http2"))]
+async fn open_h2(_options: &Options, _dialed: Dialed) -> Result<Hop, Error> {
+    Err(OptionsError::Http2Disabled.into())
+}
+
 /// A byte stream to the origin (possibly through a proxy's tunnel), before TLS.
-struct Dialed {
-    stream: Conn,
-    control: SocketControl,
-    addrs: Addrs,
+pub(super) struct Dialed {
+    pub(super) stream: Conn,
+    pub(super) control: SocketControl,
+    pub(super) addrs: Addrs,
     /// The origin's host and port, as the `Host` header and TLS name need them.
-    host: String,
-    port: u16,
+    pub(super) host: String,
+    pub(super) port: u16,
     /// Over a Unix socket (which follows no redirect).
-    unix: bool,
+    pub(super) unix: bool,
 }
 
 /// Opens the byte stream: the Unix socket when neither host nor port is given, else TCP to the
 /// origin, through the proxy the options select.
-async fn dial(options: &Options) -> Result<Dialed, Error> {
+pub(super) async fn dial(options: &Options) -> Result<Dialed, Error> {
     let tls = options.tls.is_on();
     if options.host.is_none() && options.port.is_none() {
         let path = options.path.as_deref().ok_or(OptionsError::NoDestination)?;
@@ -274,13 +313,25 @@ fn dial_unix(_path: &std::path::Path, _port: u16) -> Result<Dialed, Error> {
     Err(OptionsError::UnixUnsupported.into())
 }
 
-/// Runs TLS to the origin over the dialed stream.
-async fn start_tls(options: &Options, host: &str, stream: Conn) -> Result<Conn, Error> {
-    let config = crate::tls::client_config(&options.tls)?;
+/// Runs TLS to the origin over the dialed stream, offering the `alpn` protocols (none for a
+/// plain WebSocket); returns the stream and the protocol the server agreed to.
+pub(super) async fn start_tls(
+    options: &Options,
+    host: &str,
+    stream: Conn,
+    alpn: &[&[u8]],
+) -> Result<(Conn, Option<Vec<u8>>), Error> {
+    let mut config = crate::tls::client_config(&options.tls)?;
+    if !alpn.is_empty() {
+        let mut with_alpn = (*config).clone();
+        with_alpn.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        config = std::sync::Arc::new(with_alpn);
+    }
     let name = crate::tls::server_name(&options.tls, host)?;
     let connector = tokio_rustls::TlsConnector::from(config);
     let tls_stream = connector.connect(name, stream).await.map_err(Error::Tls)?;
-    Ok(Conn::Other(Box::new(tls_stream)))
+    let agreed = tls_stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+    Ok((Conn::Other(Box::new(tls_stream)), agreed))
 }
 
 /// Sends the upgrade request (RFC 6455 §4.1).

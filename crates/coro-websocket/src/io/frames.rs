@@ -142,7 +142,7 @@ impl<R: AsyncRead + Unpin> Stream for FrameReader<R> {
             match tokio_util::io::poll_read_buf(Pin::new(&mut this.io), cx, limited) {
                 Poll::Ready(Ok(0)) => this.eof = true,
                 Poll::Ready(Ok(_)) => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(super::conn::read_error(e)))),
                 Poll::Pending => {
                     if this.buf.is_empty() {
                         // Idle: hold no buffer while waiting.

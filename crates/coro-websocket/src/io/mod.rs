@@ -11,9 +11,13 @@
 mod client;
 mod conn;
 mod frames;
+#[cfg(feature = "http2")]
+pub mod h2;
 mod response;
 mod server;
 mod tunnel;
+#[cfg(feature = "hyper")]
+pub mod upgrade;
 
 pub use client::connect;
 pub use response::{Response, Socket};

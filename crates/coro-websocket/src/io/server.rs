@@ -7,8 +7,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use super::conn::{start_session, within, Conn, Start};
 use crate::error::{Error, TimeoutKind};
 use crate::handshake::{
-    encode_rejection, encode_response, parse_request, select_subprotocol, validate_request,
-    HandshakeError, Rejection, Request,
+    encode_rejection, encode_response, parse_request, select_subprotocol,
+    validate_extended_connect, validate_request, HandshakeError, Rejection, Request,
 };
 use crate::options::ServerOptions;
 use crate::proto::deflate::{negotiate_server, Deflate};
@@ -110,47 +110,99 @@ async fn server_handshake(
             return Err(HandshakeError::Incomplete.into());
         }
     };
-    let checked = parsed.map_err(Refuse::from).and_then(|(mut request, len)| {
-        let key = validate_request(&request)?;
-        if let Some(hook) = &options.on_request {
-            hook(&request).map_err(Refuse::Hook)?;
-        }
-        request.subprotocol = select_subprotocol(&request, &options.subprotocols);
-        Ok::<_, Refuse>((request, key, len))
+    let admitted = parsed.map_err(Refuse::from).and_then(|(mut request, len)| {
+        let admitted = admit(&mut request, options, Over::Http1)?;
+        Ok((request, admitted, len))
     });
-    let (request, key, len) = match checked {
+    let (request, admitted, len) = match admitted {
         Ok(ok) => ok,
-        Err(Refuse::Invalid(e)) => {
-            reject(stream, &Rejection::for_error(&e)).await;
-            return Err(e.into());
-        }
-        Err(Refuse::Hook(rejection)) => {
+        Err(refuse) => {
+            let (rejection, error) = refuse.into_parts();
             reject(stream, &rejection).await;
-            return Err(HandshakeError::Rejected(Box::new(rejection)).into());
+            return Err(error.into());
         }
     };
     buf.advance(len);
-    // RFC 7692 §5: accept the first acceptable permessage-deflate offer, or decline them all.
-    let deflate = options.compression.as_ref().and_then(|config| {
-        negotiate_server(request.headers.get_all("sec-websocket-extensions"), config)
-    });
     let mut response = Vec::with_capacity(256);
     encode_response(
-        &key,
+        admitted.key.as_deref().unwrap_or_default(),
         request.subprotocol.as_deref(),
-        deflate.as_ref().map(|(_, answer)| answer.as_str()),
+        admitted.extensions(),
         &options.headers,
         &mut response,
     );
     stream.write_all(&response).await?;
     stream.flush().await?;
-    Ok((request, buf, deflate.map(|(agreed, _)| agreed)))
+    Ok((request, buf, admitted.deflate.map(|(agreed, _)| agreed)))
+}
+
+/// Which handshake a request came by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Over<'a> {
+    /// An HTTP/1.1 `Upgrade` (RFC 6455 §4).
+    Http1,
+    /// An HTTP/2 extended CONNECT (RFC 8441), with its `:protocol` pseudo-header.
+    #[cfg_attr(not(feature = "hyper"), allow(dead_code))]
+    Http2 { protocol: Option<&'a str> },
+}
+
+/// A request the server accepts: what its answer needs.
+pub(crate) struct Admitted {
+    /// The `Sec-WebSocket-Key` (HTTP/1.1 only).
+    pub(crate) key: Option<String>,
+    /// The agreed permessage-deflate parameters and the answer's extension header.
+    pub(crate) deflate: Option<(Deflate, String)>,
+}
+
+impl Admitted {
+    /// The `Sec-WebSocket-Extensions` answer, if compression was agreed.
+    pub(crate) fn extensions(&self) -> Option<&str> {
+        self.deflate.as_ref().map(|(_, answer)| answer.as_str())
+    }
+}
+
+/// The server's decision on a request, whatever carried it: the RFC 6455 §4.2.1 (or RFC 8441
+/// §5) checks, the application's hook, the subprotocol (set on `request`) and permessage-deflate
+/// (RFC 7692 §5: the first acceptable offer, or none).
+pub(crate) fn admit(
+    request: &mut Request,
+    options: &ServerOptions,
+    over: Over<'_>,
+) -> Result<Admitted, Refuse> {
+    let key = match over {
+        Over::Http1 => Some(validate_request(request)?),
+        Over::Http2 { protocol } => {
+            validate_extended_connect(request, protocol)?;
+            None
+        }
+    };
+    if let Some(hook) = &options.on_request {
+        hook(request).map_err(Refuse::Hook)?;
+    }
+    request.subprotocol = select_subprotocol(request, &options.subprotocols);
+    let deflate = options.compression.as_ref().and_then(|config| {
+        negotiate_server(request.headers.get_all("sec-websocket-extensions"), config)
+    });
+    Ok(Admitted { key, deflate })
 }
 
 /// Why the server refuses a request: its own check failed, or the application's hook said no.
-enum Refuse {
+pub(crate) enum Refuse {
     Invalid(HandshakeError),
     Hook(Rejection),
+}
+
+impl Refuse {
+    /// The answer to send, and the error to report.
+    pub(crate) fn into_parts(self) -> (Rejection, HandshakeError) {
+        match self {
+            Refuse::Invalid(e) => (Rejection::for_error(&e), e),
+            Refuse::Hook(rejection) => (
+                rejection.clone(),
+                HandshakeError::Rejected(Box::new(rejection)),
+            ),
+        }
+    }
 }
 
 impl From<HandshakeError> for Refuse {

@@ -367,11 +367,18 @@ impl Reader {
             None => {
                 self.done = true;
                 self.shared.conn().transport_closed();
-                Some(if closing.received {
-                    None
-                } else {
-                    Some(Err(Error::AbnormalClosure))
-                })
+                if !closing.received {
+                    return Some(Some(Err(Error::AbnormalClosure)));
+                }
+                // The peer ended its side after the closing handshake (RFC 6455 §7.1.1: the
+                // server closes first): end ours too (a FIN; over HTTP/2, END_STREAM), without
+                // waiting for the application to drop the writer.
+                let shared = self.shared.clone();
+                self.pending = Some(Box::pin(async move {
+                    let _ = shared.fulfil(None, true).await;
+                    Ok(())
+                }));
+                None
             }
             Some(Err(Error::Protocol(violation))) => {
                 self.shared.closing.store(true, Ordering::Release);

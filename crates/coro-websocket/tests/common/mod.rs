@@ -578,6 +578,8 @@ pub async fn wss_echo_server(acceptor: tokio_rustls::TlsAcceptor) -> SocketAddr 
 pub struct TestPki {
     pub ca_pem: String,
     pub acceptor: tokio_rustls::TlsAcceptor,
+    /// The server's configuration, for tests that change it (e.g. ALPN).
+    pub config: std::sync::Arc<rustls::ServerConfig>,
 }
 
 /// Makes a CA with rcgen and a server certificate signed by it for the DNS `names`.
@@ -615,9 +617,11 @@ pub fn test_pki(names: &[&str]) -> TestPki {
         .with_no_client_auth()
         .with_single_cert(vec![leaf.der().clone(), ca_cert.der().clone()], key)
         .unwrap();
+    let config = std::sync::Arc::new(config);
     TestPki {
         ca_pem: ca_cert.pem(),
-        acceptor: tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)),
+        acceptor: tokio_rustls::TlsAcceptor::from(config.clone()),
+        config,
     }
 }
 
