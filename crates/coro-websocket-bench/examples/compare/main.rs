@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! cargo build --release -p coro-websocket-cli -p coro-websocket-bench --bins --examples
-//! target/release/examples/compare [--quick] [--reps 3] [--duration 2] [--binary]
+//! target/release/examples/compare [--quick] [--reps 3] [--duration 2] [--binary] [--axum]
 //!                                 [--no-tls | --tls-only] [--uws PATH]
 //!                                 [--memory [--memory-conns 10000]] [--generator-check]
 //!                                 [--no-grid]
@@ -49,7 +49,14 @@ struct Options {
     uws: Option<PathBuf>,
     /// Skip the throughput grid (to run only --memory or --generator-check).
     no_grid: bool,
+    /// Compare the axum integrations instead: ours (`axum_echo`) against axum's own WebSocket
+    /// (`axum_tungstenite_echo`), on the cells of `AXUM_CELLS`.
+    axum: bool,
 }
+
+/// The cells of `--axum`: 16 B and 1 KiB, 64 connections, 1 and 32 in flight.
+const AXUM_CELLS: [(usize, usize, usize); 4] =
+    [(16, 64, 1), (16, 64, 32), (1024, 64, 1), (1024, 64, 32)];
 
 fn parse_options() -> Result<Options> {
     let mut o = Options {
@@ -64,6 +71,7 @@ fn parse_options() -> Result<Options> {
         tls: true,
         uws: None,
         no_grid: false,
+        axum: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -86,6 +94,7 @@ fn parse_options() -> Result<Options> {
             "--tls-only" => o.plain = false,
             "--uws" => o.uws = Some(value()?.into()),
             "--no-grid" => o.no_grid = true,
+            "--axum" => o.axum = true,
             _ => return Err(format!("unknown option {a}").into()),
         }
     }
@@ -96,6 +105,30 @@ fn parse_options() -> Result<Options> {
         return Err("--reps, --duration and --memory-conns must be positive".into());
     }
     Ok(o)
+}
+
+/// The two axum echo servers of `--axum`: the same application, with our extractor or axum's.
+fn axum_peers(examples: &Path) -> Result<Vec<Peer>> {
+    let ours = examples.join("axum_echo");
+    if !ours.exists() {
+        return Err(format!(
+            "{} is missing: run `cargo build --release -p coro-websocket --features axum --example axum_echo`",
+            ours.display()
+        )
+        .into());
+    }
+    let announcing = |name, program: PathBuf| Peer {
+        name,
+        program,
+        launch: Launch::Announces {
+            args: vec!["127.0.0.1:0".into()],
+            tls_args: tls_flags,
+        },
+    };
+    Ok(vec![
+        announcing("axum + coro-websocket", ours),
+        announcing("axum + tungstenite", examples.join("axum_tungstenite_echo")),
+    ])
 }
 
 /// A number from a flat JSON object, by key.
@@ -211,6 +244,9 @@ fn cells(o: &Options) -> Vec<Cell> {
         }
     };
     let mut plain = Vec::new();
+    if o.axum {
+        return AXUM_CELLS.into_iter().map(cell(false)).collect();
+    }
     if o.quick {
         plain = vec![
             (16, 64, 32),
@@ -468,6 +504,9 @@ fn run() -> Result<()> {
             program: path.clone(),
             launch: Launch::External,
         });
+    }
+    if o.axum {
+        peers = axum_peers(&examples)?;
     }
     let started = Instant::now();
     if !o.no_grid {
