@@ -11,8 +11,8 @@ use clap::Args;
 use coro_websocket::{
     connect,
     reconnect::{Backoff, Reconnect},
-    CloseCode, DeflateConfig, Heartbeat, Message, Opcode, Options, Proxy, Reader, Tls, TlsConfig,
-    Writer,
+    CloseCode, DeflateConfig, Heartbeat, Http, Message, Opcode, Options, Proxy, Reader, Response,
+    Tls, TlsConfig, Writer,
 };
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -61,6 +61,14 @@ pub struct ConnectArgs {
     /// printing a line on stderr each time. Stops after a normal close or a 4xx refusal.
     #[arg(long)]
     reconnect: bool,
+    /// Connect over HTTP/2 (RFC 8441 extended CONNECT; ALPN h2 over TLS, prior knowledge over
+    /// TCP); fail if the server does not offer it.
+    #[arg(long)]
+    http2: bool,
+    /// Say on stderr which protocol the connection uses: "connected to URL over HTTP/2" (or
+    /// HTTP/1.1).
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 fn options(args: &ConnectArgs) -> Result<Options> {
@@ -78,6 +86,9 @@ fn options(args: &ConnectArgs) -> Result<Options> {
         options.proxy = Proxy::Url(url.clone());
     }
     options.compression = args.compress.then(DeflateConfig::default);
+    if args.http2 {
+        options.http = Http::Http2;
+    }
     if let Some(ms) = args.timeout {
         options.timeout = Some(Duration::from_millis(ms));
     }
@@ -110,6 +121,9 @@ pub async fn run(args: ConnectArgs) -> Result<ExitCode> {
         return run_reconnecting(args, options).await;
     }
     let (response, reader, writer) = connect(options).await?;
+    if args.verbose {
+        say_connected(&args.url, &response);
+    }
     if args.compress {
         match &response.extensions {
             Some(agreed) => eprintln!("compression: {agreed}"),
@@ -131,6 +145,16 @@ pub async fn run(args: ConnectArgs) -> Result<ExitCode> {
     let outcome = print_messages(reader).await;
     sender.abort();
     outcome
+}
+
+/// The `-v` line: `connected to URL over HTTP/2` (or HTTP/1.1).
+fn say_connected(url: &str, response: &Response) {
+    let over = if response.version >= http::Version::HTTP_2 {
+        "HTTP/2"
+    } else {
+        "HTTP/1.1"
+    };
+    eprintln!("connected to {url} over {over}");
 }
 
 /// Sends each stdin line as one message; at EOF sends close 1000.
@@ -223,7 +247,7 @@ async fn run_reconnecting(args: ConnectArgs, options: Options) -> Result<ExitCod
     let mut connected_before = false;
     let mut last_error = None;
     while let Some(attempt) = connections.next().await {
-        let (_response, mut reader, mut writer) = match attempt {
+        let (response, mut reader, mut writer) = match attempt {
             Ok(connection) => connection,
             Err(e) => {
                 eprintln!("reconnect: attempt failed: {e}");
@@ -233,6 +257,9 @@ async fn run_reconnecting(args: ConnectArgs, options: Options) -> Result<ExitCod
         };
         if connected_before {
             eprintln!("reconnect: connected again to {}", args.url);
+        }
+        if args.verbose {
+            say_connected(&args.url, &response);
         }
         connected_before = true;
         let mut printing = tokio::spawn(async move {

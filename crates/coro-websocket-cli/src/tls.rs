@@ -7,7 +7,8 @@ use anyhow::{Context, Result};
 use rustls::ServerConfig;
 use rustls_pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
 
-/// A rustls server configuration from a PEM certificate chain and a PEM private key.
+/// A rustls server configuration from a PEM certificate chain and a PEM private key, offering
+/// `h2` and `http/1.1` by ALPN.
 pub fn server_config_from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<ServerConfig>> {
     let chain = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<Vec<_>, _>>()
@@ -17,12 +18,14 @@ pub fn server_config_from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<Ser
         "no certificate found in the certificate PEM"
     );
     let key = PrivateKeyDer::from_pem_slice(key_pem).context("reading the private key PEM")?;
-    let config =
+    let mut config =
         ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
             .with_single_cert(chain, key)
             .context("the certificate and key do not form a usable pair")?;
+    // `serve` speaks both on one port (RFC 7301 ALPN; RFC 8441 over h2).
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 

@@ -1,0 +1,176 @@
+//! `coro-websocket serve`: an echo server over TCP, TLS or a Unix socket, speaking HTTP/1.1 and,
+//! on TCP and TLS, HTTP/2 (RFC 8441) on the same port.
+//!
+//! What lives where:
+//! - here: the flags, the settings they make ([`Site`]), and the run until a signal;
+//! - `listen`: the listeners and, per connection, which HTTP it speaks (peeking at the HTTP/2
+//!   preface on TCP, ALPN on TLS) and so who serves it;
+//! - `service`: the hyper side (HTTP/2, and HTTP/1.1 with `--static`): WebSocket upgrades with
+//!   `coro_websocket::upgrade`, the echo, the `-v` lines;
+//! - `files`: `--static`, answering GETs with files from a directory.
+//!
+//! HTTP/1.1 WebSockets without `--static` never touch hyper: they are `coro_websocket::accept`
+//! over the raw stream, the path the benchmarks measure.
+
+mod files;
+mod listen;
+mod service;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use coro_websocket::{Config, DeflateConfig, ServerOptions};
+use tokio_rustls::TlsAcceptor;
+
+use listen::EchoServer;
+
+/// Flags of `serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:9001", value_name = "HOST:PORT")]
+    listen: String,
+    /// Listen on a Unix socket at PATH instead of TCP (HTTP/1.1 only).
+    #[arg(long, value_name = "PATH", conflicts_with = "listen")]
+    unix: Option<PathBuf>,
+    /// PEM certificate chain: serve wss:// (needs --tls-key); ALPN offers h2 and http/1.1.
+    #[arg(long, value_name = "CERT.pem", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, value_name = "KEY.pem", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// A subprotocol to accept; the first one the client offers among these is selected.
+    #[arg(long = "subprotocol", value_name = "P")]
+    subprotocols: Vec<String>,
+    /// Largest message accepted, in bytes; larger ones are closed with 1009.
+    #[arg(long, value_name = "BYTES")]
+    max_message: Option<u64>,
+    /// Accept permessage-deflate offers (RFC 7692); without it, offers are declined.
+    #[arg(long)]
+    compress: bool,
+    /// Answer GET and HEAD requests that are not WebSocket upgrades with files from DIR (over
+    /// HTTP/1.1 and HTTP/2), so that a page and its WebSocket share one origin.
+    #[arg(long = "static", value_name = "DIR")]
+    static_dir: Option<PathBuf>,
+    /// Print one line on stderr per accepted WebSocket: "accepted PEER PATH over HTTP/1.1"
+    /// (or HTTP/2).
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+/// What every connection of one `serve` shares.
+pub struct Site {
+    /// The WebSocket options, the same over HTTP/1.1 and HTTP/2.
+    pub options: ServerOptions,
+    /// `--static`: the directory files are served from.
+    pub static_dir: Option<PathBuf>,
+    /// `-v`: a stderr line per accepted WebSocket.
+    pub verbose: bool,
+}
+
+impl Site {
+    /// Echo with `options`: no files, no `-v` lines.
+    fn echo(options: ServerOptions) -> Site {
+        Site {
+            options,
+            static_dir: None,
+            verbose: false,
+        }
+    }
+}
+
+/// Registers SIGINT and SIGTERM handlers now, and returns a future that resolves on either.
+#[cfg(unix)]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
+}
+
+/// Ctrl-C, where there are no Unix signals.
+#[cfg(not(unix))]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}
+
+/// The WebSocket options the flags ask for.
+fn server_options(args: &ServeArgs) -> Result<ServerOptions> {
+    let mut config = Config::default();
+    if let Some(max) = args.max_message {
+        config.max_message_size = max;
+        config.max_frame_size = config.max_frame_size.min(max);
+    }
+    config.validate()?;
+    Ok(ServerOptions {
+        subprotocols: args.subprotocols.clone(),
+        compression: args.compress.then(DeflateConfig::default),
+        config,
+        ..ServerOptions::default()
+    })
+}
+
+/// The TLS acceptor of `--tls-cert` and `--tls-key`, if given.
+fn tls_acceptor(args: &ServeArgs) -> Result<Option<TlsAcceptor>> {
+    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
+        return Ok(None);
+    };
+    let cert = std::fs::read(cert).with_context(|| format!("cannot read {}", cert.display()))?;
+    let key = std::fs::read(key).with_context(|| format!("cannot read {}", key.display()))?;
+    Ok(Some(TlsAcceptor::from(crate::tls::server_config_from_pem(
+        &cert, &key,
+    )?)))
+}
+
+/// Runs `serve`.
+pub async fn run(args: ServeArgs) -> Result<ExitCode> {
+    let options = server_options(&args)?;
+    let tls = tls_acceptor(&args)?;
+    if let Some(dir) = &args.static_dir {
+        anyhow::ensure!(dir.is_dir(), "--static {}: not a directory", dir.display());
+    }
+    let site = Arc::new(Site {
+        options,
+        static_dir: args.static_dir,
+        verbose: args.verbose,
+    });
+    let server = match args.unix {
+        Some(path) => EchoServer::bind_unix(path, tls, site)?,
+        None => EchoServer::bind_tcp(&args.listen, tls, site).await?,
+    };
+    let signal = shutdown_signal()?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on {}", server.url)?;
+        out.flush()?;
+    }
+    tokio::select! {
+        result = server.run() => result?,
+        () = signal => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An in-process TLS echo server for the demo: returns its port.
+pub async fn spawn_tls_echo(server_config: Arc<rustls::ServerConfig>) -> Result<u16> {
+    let server = EchoServer::bind_tcp(
+        "127.0.0.1:0",
+        Some(TlsAcceptor::from(server_config)),
+        Arc::new(Site::echo(ServerOptions::default())),
+    )
+    .await?;
+    let port = server.local_port.unwrap_or_default();
+    tokio::spawn(server.run());
+    Ok(port)
+}

@@ -1,0 +1,162 @@
+//! The hyper side of `serve`: HTTP/2 connections (RFC 8441 extended CONNECT), and HTTP/1.1 ones
+//! when `--static` serves files, with one service: WebSocket requests are upgraded by
+//! `coro_websocket::upgrade` with the same options as `accept` uses, other GET and HEAD
+//! requests get files (`--static`) or the refusal `accept` would send. Also the echo itself and
+//! the `-v` lines, for both paths.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use coro_websocket::handshake::HandshakeError;
+use coro_websocket::upgrade::{self, Body, Upgrade, CONNECTION_WINDOW, STREAM_WINDOW};
+use coro_websocket::{accept, Reader, Rejection, Request, Writer};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{files, Site};
+
+/// Who is at the other end, as `-v` names it: a socket address, or a Unix socket's path.
+pub type Peer = Arc<str>;
+
+/// The HTTP versions hyper may speak on a connection.
+#[derive(Debug, Clone, Copy)]
+pub enum Protocols {
+    /// HTTP/1.1 only (a Unix socket).
+    Http1,
+    /// HTTP/2 only: the preface was seen, or ALPN chose `h2`.
+    Http2,
+    /// Either, as the connection's first bytes say (`--static`).
+    Both,
+}
+
+/// Serves one connection with hyper until it ends.
+pub async fn serve<S>(stream: S, site: Arc<Site>, peer: Peer, protocols: Protocols)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let builder = builder(&site, protocols);
+    let service = hyper::service::service_fn(move |req| {
+        let (site, peer) = (site.clone(), peer.clone());
+        async move { Ok::<_, Infallible>(answer(req, &site, &peer).await) }
+    });
+    if let Err(e) = builder
+        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+        .await
+    {
+        tracing::debug!("HTTP connection ended: {e}");
+    }
+}
+
+/// hyper's connection settings: extended CONNECT announced (RFC 8441 §3), and the HTTP/2
+/// windows `coro_websocket::upgrade` asks for, so that one stalled WebSocket does not stall its
+/// connection; HTTP/1.1 heads must arrive within the handshake timeout, as with `accept`.
+fn builder(site: &Site, protocols: Protocols) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http2()
+        .enable_connect_protocol()
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(site.options.config.handshake_timeout);
+    match protocols {
+        Protocols::Http1 => builder.http1_only(),
+        Protocols::Http2 => builder.http2_only(),
+        Protocols::Both => builder,
+    }
+}
+
+/// The answer to one request.
+async fn answer(
+    mut req: http::Request<Incoming>,
+    site: &Site,
+    peer: &Peer,
+) -> http::Response<Body> {
+    if upgrade::is_upgrade_request(&req) {
+        return match upgrade::upgrade(&mut req, site.options.clone()) {
+            Ok((response, upgrade)) => {
+                tokio::spawn(echo_upgraded(upgrade, site.verbose, peer.clone()));
+                response
+            }
+            Err(rejection) => rejection.into(),
+        };
+    }
+    match &site.static_dir {
+        Some(dir) => files::answer(dir, req.method(), req.uri().path()).await,
+        None => not_a_websocket(req.version()),
+    }
+}
+
+/// What a request that is not a WebSocket upgrade gets without `--static`: the 426 `accept`
+/// answers a plain GET with, `Sec-WebSocket-Version: 13` included. Over HTTP/2 without
+/// `Upgrade`, a connection-specific header HTTP/2 forbids (RFC 9113 §8.2.2).
+fn not_a_websocket(version: http::Version) -> http::Response<Body> {
+    let mut response: http::Response<Body> =
+        Rejection::for_error(&HandshakeError::MissingUpgrade).into();
+    if version >= http::Version::HTTP_2 {
+        response.headers_mut().remove(http::header::UPGRADE);
+    }
+    response
+}
+
+/// Echoes on an upgraded connection once hyper hands it over.
+async fn echo_upgraded(upgrade: Upgrade, verbose: bool, peer: Peer) {
+    match upgrade.await {
+        Ok((request, reader, writer)) => {
+            if verbose {
+                log_accepted(&peer, &request);
+            }
+            echo(reader, writer).await;
+        }
+        Err(e) => tracing::debug!("upgrade failed: {e}"),
+    }
+}
+
+/// `accept` over the stream itself, then the echo: HTTP/1.1 without hyper.
+pub async fn accept_and_echo<S>(stream: S, site: Arc<Site>, peer: Peer)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    match accept(stream, site.options.clone()).await {
+        Ok((request, reader, writer)) => {
+            if site.verbose {
+                log_accepted(&peer, &request);
+            }
+            echo(reader, writer).await;
+        }
+        Err(e) => tracing::debug!("handshake failed: {e}"),
+    }
+}
+
+/// The `-v` line: `accepted PEER PATH over HTTP/1.1` (or HTTP/2).
+fn log_accepted(peer: &str, request: &Request) {
+    let over = if request.version >= http::Version::HTTP_2 {
+        "HTTP/2"
+    } else {
+        "HTTP/1.1"
+    };
+    eprintln!("accepted {peer} {} over {over}", request.path);
+}
+
+/// Echoes every data message back with the same type until the connection ends.
+async fn echo(mut reader: Reader, mut writer: Writer) {
+    loop {
+        match reader.read_message().await {
+            Ok(Some(message)) => {
+                if let Err(e) = writer.write(message).await {
+                    tracing::debug!("write failed: {e}");
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                tracing::debug!("connection ended: {e}");
+                break;
+            }
+        }
+    }
+}
