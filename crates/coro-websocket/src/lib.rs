@@ -67,7 +67,7 @@ pub use io::upgrade;
 /// WebSockets over HTTP/2 (RFC 8441) on the client side: many over one connection.
 #[cfg(feature = "http2")]
 pub mod http2 {
-    pub use crate::io::h2::Http2Client;
+    pub use crate::io::h2::{Http2Client, Http2Stream};
 }
 pub use options::{RequestHook, ServerOptions};
 

@@ -5,7 +5,7 @@
 //! `Http2WhenOffered`) opens a connection for one WebSocket; [`Http2Client`] keeps a connection
 //! to one origin and opens as many WebSockets over it as asked.
 //!
-//! After the handshake, [`H2Stream`] makes the stream a byte stream for the same frame reader,
+//! After the handshake, [`Http2Stream`] makes the stream a byte stream for the same frame reader,
 //! writer and session as TCP. HTTP/2 flow control is the backpressure: the reader gives the
 //! peer more window only as it consumes data, so a reader that stops stops its peer's stream
 //! and no other.
@@ -225,7 +225,7 @@ async fn open_stream(
 ) -> Result<
     (
         ResponseHead,
-        H2Stream,
+        Http2Stream,
         Option<crate::proto::deflate::Deflate>,
     ),
     Error,
@@ -279,7 +279,7 @@ async fn open_stream(
         reason: parts.status.canonical_reason().unwrap_or("").to_owned(),
         headers,
     };
-    Ok((head, H2Stream::new(send_stream, recv), deflate))
+    Ok((head, Http2Stream::new(send_stream, recv), deflate))
 }
 
 fn connection_error(e: h2::Error) -> Error {
@@ -292,20 +292,60 @@ fn connection_error(e: h2::Error) -> Error {
 }
 
 /// One HTTP/2 stream as a byte stream: DATA frames in, DATA frames out, flow control honoured
-/// both ways, END_STREAM on shutdown.
-pub(crate) struct H2Stream {
+/// both ways (window is given back to the peer only as data is read), END_STREAM on shutdown.
+///
+/// The client and [`Http2Client`] run the WebSocket session over it. It is public for code that
+/// runs its own peer over an extended CONNECT stream (a test's raw peer, or another protocol),
+/// on either side of an h2 connection: wrap the stream's halves and use it as any tokio
+/// `AsyncRead + AsyncWrite`.
+pub struct Http2Stream {
     send: h2::SendStream<Bytes>,
-    recv: h2::RecvStream,
+    /// `None` only while dropping.
+    recv: Option<h2::RecvStream>,
     /// DATA received and not yet read.
     pending: Bytes,
+    /// END_STREAM has been sent.
     ended: bool,
 }
 
-impl H2Stream {
-    fn new(send: h2::SendStream<Bytes>, recv: h2::RecvStream) -> H2Stream {
-        H2Stream {
+/// How long a dropped stream whose END_STREAM was sent waits for the peer's END_STREAM.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Drop for Http2Stream {
+    /// A stream dropped before the peer ended its side would be reset by h2 (RST_STREAM
+    /// CANCEL), which may discard what was sent last, such as the close frame. As a TCP socket
+    /// lingers after its FIN, a stream whose END_STREAM was sent is kept, its incoming data read
+    /// and dropped, until the peer ends its side too (or for at most `LINGER`). A stream dropped
+    /// without END_STREAM is reset: an abnormal closure, as intended.
+    fn drop(&mut self) {
+        let Some(mut recv) = self.recv.take() else {
+            return;
+        };
+        if !self.ended || recv.is_end_stream() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        // The receiving half alone keeps the stream from being reset: h2 resets a stream only
+        // once every handle on it is gone.
+        runtime.spawn(async move {
+            let drain = async {
+                while let Some(Ok(data)) = recv.data().await {
+                    let _ = recv.flow_control().release_capacity(data.len());
+                }
+            };
+            let _ = tokio::time::timeout(LINGER, drain).await;
+        });
+    }
+}
+
+impl Http2Stream {
+    /// The byte stream of one HTTP/2 stream, from its two halves.
+    pub fn new(send: h2::SendStream<Bytes>, recv: h2::RecvStream) -> Http2Stream {
+        Http2Stream {
             send,
-            recv,
+            recv: Some(recv),
             pending: Bytes::new(),
             ended: false,
         }
@@ -317,29 +357,33 @@ fn io_error(e: h2::Error) -> std::io::Error {
     std::io::Error::other(e)
 }
 
-impl AsyncRead for H2Stream {
+impl AsyncRead for Http2Stream {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        while self.pending.is_empty() {
-            match ready!(self.recv.poll_data(cx)) {
+        let this = &mut *self;
+        let Some(recv) = this.recv.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        while this.pending.is_empty() {
+            match ready!(recv.poll_data(cx)) {
                 None => return Poll::Ready(Ok(())),
-                Some(Ok(data)) => self.pending = data,
+                Some(Ok(data)) => this.pending = data,
                 Some(Err(e)) => return Poll::Ready(Err(io_error(e))),
             }
         }
-        let n = self.pending.len().min(buf.remaining());
-        buf.put_slice(&self.pending[..n]);
-        self.pending.advance(n);
+        let n = this.pending.len().min(buf.remaining());
+        buf.put_slice(&this.pending[..n]);
+        this.pending.advance(n);
         // Window for the peer only as data is consumed: a stalled reader holds its stream back.
-        let _ = self.recv.flow_control().release_capacity(n);
+        let _ = recv.flow_control().release_capacity(n);
         Poll::Ready(Ok(()))
     }
 }
 
-impl AsyncWrite for H2Stream {
+impl AsyncWrite for Http2Stream {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

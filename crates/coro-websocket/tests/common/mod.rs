@@ -4,6 +4,8 @@
 //! Each test file compiles this module separately and uses only part of it.
 #![allow(dead_code)]
 
+pub mod h2;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -6,7 +6,10 @@
 //! - against our **server** running an echo loop (`accept`, then `read_message` + `write`), the
 //!   raw peer being a client that masks its frames;
 //! - against our **client** running the same echo loop (`connect`, then `read_message` + `write`),
-//!   the raw peer being a server that does not mask.
+//!   the raw peer being a server that does not mask;
+//! - and both again over one HTTP/2 stream (RFC 8441): our server inside a hyper HTTP/2
+//!   connection (`upgrade`), our client with `Http::Http2` against a bare h2 server. The frames,
+//!   and so the cases, are the same; END_STREAM stands where TCP's close stood.
 //!
 //! A script sends frames (whole, frame by frame, chopped into pieces, or with part of a frame
 //! withheld) and expects exactly what comes back: echoed messages, pongs, then either a clean
@@ -68,6 +71,16 @@ macro_rules! groups {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn client() {
                 run_group(stringify!($group), super::$group(), Ours::Client).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn server_over_http2() {
+                run_group(stringify!($group), super::$group(), Ours::ServerOverHttp2).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn client_over_http2() {
+                run_group(stringify!($group), super::$group(), Ours::ClientOverHttp2).await;
             }
         }
     )*

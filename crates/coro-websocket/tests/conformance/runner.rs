@@ -8,6 +8,7 @@ use coro_websocket::{accept, connect, Config, Message, Options, Reader, ServerOp
 use futures_util::stream::{self, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::common::h2::{raw_client_h2, raw_server_h2};
 use crate::common::*;
 use crate::script::*;
 
@@ -18,11 +19,42 @@ pub const CASE_WAIT: Duration = Duration::from_secs(90);
 /// How many cases of a group run at the same time (each on its own connection).
 pub const PARALLEL: usize = 4;
 
-/// Which end of the connection is ours (the other end is the raw peer).
+/// Which end of the connection is ours (the other end is the raw peer), and over what.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ours {
     Server,
     Client,
+    /// Our server inside a hyper HTTP/2 connection (`upgrade`), the raw peer one stream of it
+    /// (RFC 8441).
+    ServerOverHttp2,
+    /// Our client over HTTP/2 (`Http::Http2`), the raw peer a bare h2 server's stream.
+    ClientOverHttp2,
+}
+
+impl Ours {
+    fn is_client(self) -> bool {
+        matches!(self, Ours::Client | Ours::ClientOverHttp2)
+    }
+}
+
+/// The raw peer's byte stream: TCP, or one HTTP/2 stream.
+pub type Stream = Box<dyn AsyncStream>;
+
+pub trait AsyncStream:
+    tokio::io::AsyncRead + tokio::io::AsyncWrite + std::marker::Send + Unpin
+{
+}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + std::marker::Send + Unpin> AsyncStream
+    for T
+{
+}
+
+fn boxed<S: AsyncStream + 'static>(peer: RawPeer<S>) -> RawPeer<Stream> {
+    RawPeer {
+        tcp: Box::new(peer.tcp),
+        buf: peer.buf,
+        client: peer.client,
+    }
 }
 
 /// Our application's side: `Ok` if its reader ended cleanly, `Err` with what it saw otherwise.
@@ -64,7 +96,12 @@ pub async fn open(
     ours: Ours,
     config: Config,
     app: App,
-) -> (RawPeer, tokio::task::JoinHandle<Result<(), String>>) {
+) -> (RawPeer<Stream>, tokio::task::JoinHandle<Result<(), String>>) {
+    match ours {
+        Ours::ServerOverHttp2 => return open_server_h2(config, app).await,
+        Ours::ClientOverHttp2 => return open_client_h2(config, app).await,
+        Ours::Server | Ours::Client => {}
+    }
     let (peer, task) = match ours {
         Ours::Server => {
             let (l, addr) = listener().await;
@@ -100,14 +137,88 @@ pub async fn open(
                 .unwrap();
             (peer, task)
         }
+        Ours::ServerOverHttp2 | Ours::ClientOverHttp2 => unreachable!("opened above"),
     };
     peer.tcp.set_nodelay(true).unwrap();
-    (peer, task)
+    (boxed(peer), task)
+}
+
+/// Our server over HTTP/2: a hyper connection announcing extended CONNECT, with the WebSocket
+/// answered by `upgrade` and run by `app`; the raw peer opens one stream by hand.
+async fn open_server_h2(
+    config: Config,
+    app: App,
+) -> (RawPeer<Stream>, tokio::task::JoinHandle<Result<(), String>>) {
+    use coro_websocket::upgrade;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let (l, addr) = listener().await;
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (tcp, _) = l.accept().await.unwrap();
+        let app = std::sync::Mutex::new(Some((app, done_tx)));
+        let service = hyper::service::service_fn(move |mut req| {
+            let taken = app.lock().unwrap().take();
+            let options = ServerOptions {
+                config: config.clone(),
+                ..Default::default()
+            };
+            async move {
+                let (app, done) = taken.expect("one WebSocket per case");
+                let Ok((response, upgrade)) = upgrade::upgrade(&mut req, options) else {
+                    panic!("the raw peer's request was refused");
+                };
+                tokio::spawn(async move {
+                    let result = match upgrade.await {
+                        Ok((_req, read, write)) => run_app(app, read, write).await,
+                        Err(e) => Err(format!("handshake: {e:?}")),
+                    };
+                    let _ = done.send(result);
+                });
+                Ok::<_, std::convert::Infallible>(response)
+            }
+        });
+        let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .enable_connect_protocol()
+            .serve_connection(TokioIo::new(tcp), service)
+            .await;
+    });
+    let peer = raw_client_h2(addr).await;
+    let task = tokio::spawn(async move {
+        done_rx
+            .await
+            .unwrap_or_else(|_| Err("our server never ran".into()))
+    });
+    (boxed(peer), task)
+}
+
+/// Our client over HTTP/2 to a bare h2 server, whose first WebSocket stream is the raw peer.
+async fn open_client_h2(
+    config: Config,
+    app: App,
+) -> (RawPeer<Stream>, tokio::task::JoinHandle<Result<(), String>>) {
+    let (addr, raw) = raw_server_h2().await;
+    let task = tokio::spawn(async move {
+        let (_res, read, write) = connect(Options {
+            host: Some("127.0.0.1".into()),
+            port: Some(addr.port()),
+            http: coro_websocket::Http::Http2,
+            config,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| format!("handshake: {e:?}"))?;
+        run_app(app, read, write).await
+    });
+    let peer = tokio::time::timeout(WAIT, raw)
+        .await
+        .expect("the client never connected")
+        .unwrap();
+    (boxed(peer), task)
 }
 
 /// The raw peer's end of one running case.
 pub struct Run {
-    peer: RawPeer,
+    peer: RawPeer<Stream>,
     ours: Ours,
     /// Withheld bytes of a frame started with [`Step::Prefix`].
     withheld: Vec<u8>,
@@ -130,7 +241,7 @@ impl Run {
         loop {
             if let Some((f, n)) = parse_frame(&self.peer.buf) {
                 self.peer.buf.drain(..n);
-                if f.masked != (self.ours == Ours::Client) {
+                if f.masked != self.ours.is_client() {
                     return Err(format!("frame with the wrong masking: {}", show(&f)));
                 }
                 if f.rsv != 0 {
@@ -258,11 +369,12 @@ impl Run {
                 if !ok {
                     return Err(format!("expected a close {code:?}, got {}", show(&f)));
                 }
-                match self.ours {
-                    // RFC 6455 §7.1.1: the server closes TCP first...
-                    Ours::Server => self.eof().await?,
+                match self.ours.is_client() {
+                    // RFC 6455 §7.1.1: the server closes TCP first (over HTTP/2, ends its
+                    // stream: RFC 8441 §5)...
+                    false => self.eof().await?,
                     // ...and the client waits for it.
-                    Ours::Client => {
+                    true => {
                         self.quiet(Duration::from_millis(20)).await.map_err(|e| {
                             format!("client did not wait for the server to close TCP: {e}")
                         })?;
