@@ -32,7 +32,9 @@ async fn main() -> std::io::Result<()> {
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:9003".into());
-    let app = Router::new().route("/", any(echo)).route("/{*path}", any(echo));
+    let app = Router::new()
+        .route("/", any(echo))
+        .route("/{*path}", any(echo));
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening on ws://{}", listener.local_addr()?)?;

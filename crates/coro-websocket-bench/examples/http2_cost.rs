@@ -69,7 +69,13 @@ fn parse() -> Result<Args> {
 }
 
 /// Keeps `inflight` messages in flight on one WebSocket until `stop`, counting echoes.
-async fn drive(mut read: Reader, mut write: Writer, a: Arc<Args>, stop: Instant, n: Arc<AtomicU64>) {
+async fn drive(
+    mut read: Reader,
+    mut write: Writer,
+    a: Arc<Args>,
+    stop: Instant,
+    n: Arc<AtomicU64>,
+) {
     let msg = Message::binary(vec![b'x'; a.size]);
     for _ in 0..a.inflight {
         if write.write(msg.clone()).await.is_err() {
@@ -143,11 +149,13 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    println!(
-        "| path | msg/s | server CPU µs per message | ratio to HTTP/1.1 |\n|---|---|---|---|"
-    );
+    println!("| path | msg/s | server CPU µs per message | ratio to HTTP/1.1 |\n|---|---|---|---|");
     let mut base = None;
-    for mode in ["HTTP/1.1", "HTTP/2, one connection each", "HTTP/2, one connection"] {
+    for mode in [
+        "HTTP/1.1",
+        "HTTP/2, one connection each",
+        "HTTP/2, one connection",
+    ] {
         let cpu_before = procfs::cpu_seconds(pid).ok_or("cannot read the server's CPU time")?;
         let started = Instant::now();
         let echoes = runtime.block_on(run(&url, mode, &a))?;
