@@ -74,6 +74,9 @@ pub enum Error {
     /// A redirect answer to the upgrade request could not be followed.
     #[error("redirect: {0}")]
     Redirect(RedirectError),
+    /// The pub/sub broker (Redis, NATS) could not be reached or used.
+    #[error("broker: {0}")]
+    Broker(Box<dyn std::error::Error + Send + Sync>),
     /// The WebSocket over HTTP/2 (RFC 8441) failed: not offered, the connection failed, or the
     /// stream was reset (an abnormal closure, with the HTTP/2 error code).
     #[error("HTTP/2: {0}")]

@@ -42,6 +42,7 @@ mod io;
 mod options;
 pub mod proto;
 pub mod proxy;
+pub mod pubsub;
 pub mod reconnect;
 mod redirect;
 mod session;

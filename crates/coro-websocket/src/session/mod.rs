@@ -121,6 +121,17 @@ pub(crate) struct Shared {
     shutdown: Option<ShutdownHook>,
     close_timeout: Duration,
     max_message_size: u64,
+    /// Run when the session is gone (reader and writer dropped): what a layer above registered
+    /// to forget it, e.g. its topic subscriptions.
+    on_drop: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some(hook) = self.on_drop.get() {
+            hook();
+        }
+    }
 }
 
 impl Shared {
@@ -217,6 +228,22 @@ impl Shared {
             Poll::Pending
         })
         .await
+    }
+
+    /// Registers what to run when the session is gone; `false` if something already is.
+    pub(crate) fn set_on_drop(&self, hook: Box<dyn Fn() + Send + Sync>) -> bool {
+        self.on_drop.set(hook).is_ok()
+    }
+
+    /// Sends a message as the writer would (state machine, compression, corking), for a layer
+    /// above the session that writes on the application's behalf (topic deliveries).
+    pub(crate) async fn send_message(&self, msg: Message) -> Result<(), Error> {
+        self.send(msg).await
+    }
+
+    /// The close timeout of this session.
+    pub(crate) fn close_timeout(&self) -> Duration {
+        self.close_timeout
     }
 
     pub(crate) fn shutdown(self: &Arc<Self>) {
@@ -467,6 +494,7 @@ pub(crate) fn open(
         deflater: deflate.map(|d| Box::new(Mutex::new(d.deflater()))),
         shutdown,
         close_timeout: config.close_timeout,
+        on_drop: std::sync::OnceLock::new(),
         max_message_size: config.max_message_size,
     });
     if let Some(hb) = heartbeat {

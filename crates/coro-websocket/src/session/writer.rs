@@ -68,6 +68,11 @@ impl Writer {
         self.shared.unless_aborted(self.shared.flush()).await
     }
 
+    /// The session, for layers above it that write on the application's behalf.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// Whether a close frame has been sent or the connection is otherwise over.
     pub fn is_closed(&self) -> bool {
         let conn = self.shared.conn();
