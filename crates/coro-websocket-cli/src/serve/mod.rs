@@ -7,13 +7,15 @@
 //!   preface on TCP, ALPN on TLS) and so who serves it;
 //! - `service`: the hyper side (HTTP/2, and HTTP/1.1 with `--static`): WebSocket upgrades with
 //!   `coro_websocket::upgrade`, the echo, the `-v` lines;
-//! - `files`: `--static`, answering GETs with files from a directory.
+//! - `files`: `--static`, answering GETs with files from a directory;
+//! - `pubsub`: `--pubsub`, topics instead of the echo, across processes with `--redis`/`--nats`.
 //!
 //! HTTP/1.1 WebSockets without `--static` never touch hyper: they are `coro_websocket::accept`
 //! over the raw stream, the path the benchmarks measure.
 
 mod files;
 mod listen;
+mod pubsub;
 mod service;
 
 use std::io::Write;
@@ -60,6 +62,21 @@ pub struct ServeArgs {
     /// (or HTTP/2).
     #[arg(short, long)]
     verbose: bool,
+    /// Instead of echoing, each connection joins the topic named by its request path, and every
+    /// data message it sends goes, with its type, to every other member of that topic.
+    #[arg(long)]
+    pubsub: bool,
+    /// With --pubsub: extend the topics across every serve attached to this Redis server.
+    #[arg(
+        long,
+        value_name = "redis://HOST:PORT",
+        requires = "pubsub",
+        conflicts_with = "nats"
+    )]
+    redis: Option<String>,
+    /// With --pubsub: extend the topics across every serve attached to this NATS server.
+    #[arg(long, value_name = "nats://HOST:PORT", requires = "pubsub")]
+    nats: Option<String>,
 }
 
 /// What every connection of one `serve` shares.
@@ -70,6 +87,8 @@ pub struct Site {
     pub static_dir: Option<PathBuf>,
     /// `-v`: a stderr line per accepted WebSocket.
     pub verbose: bool,
+    /// `--pubsub`: the topics connections join, instead of the echo.
+    pub topics: Option<coro_websocket::pubsub::Topics>,
 }
 
 impl Site {
@@ -79,6 +98,7 @@ impl Site {
             options,
             static_dir: None,
             verbose: false,
+            topics: None,
         }
     }
 }
@@ -140,10 +160,15 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     if let Some(dir) = &args.static_dir {
         anyhow::ensure!(dir.is_dir(), "--static {}: not a directory", dir.display());
     }
+    let topics = match args.pubsub {
+        true => Some(pubsub::topics(args.redis.as_deref(), args.nats.as_deref()).await?),
+        false => None,
+    };
     let site = Arc::new(Site {
         options,
         static_dir: args.static_dir,
         verbose: args.verbose,
+        topics,
     });
     let server = match args.unix {
         Some(path) => EchoServer::bind_unix(path, tls, site)?,

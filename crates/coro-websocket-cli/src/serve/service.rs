@@ -8,6 +8,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use coro_websocket::handshake::HandshakeError;
+use coro_websocket::pubsub::Topics;
 use coro_websocket::upgrade::{self, Body, Upgrade, CONNECTION_WINDOW, STREAM_WINDOW};
 use coro_websocket::{accept, Reader, Rejection, Request, Writer};
 use hyper::body::Incoming;
@@ -79,7 +80,8 @@ async fn answer(
     if upgrade::is_upgrade_request(&req) {
         return match upgrade::upgrade(&mut req, site.options.clone()) {
             Ok((response, upgrade)) => {
-                tokio::spawn(echo_upgraded(upgrade, site.verbose, peer.clone()));
+                let topics = site.topics.clone();
+                tokio::spawn(upgraded(upgrade, site.verbose, topics, peer.clone()));
                 response
             }
             Err(rejection) => rejection.into(),
@@ -103,14 +105,14 @@ fn not_a_websocket(version: http::Version) -> http::Response<Body> {
     response
 }
 
-/// Echoes on an upgraded connection once hyper hands it over.
-async fn echo_upgraded(upgrade: Upgrade, verbose: bool, peer: Peer) {
+/// Runs the session of an upgraded connection once hyper hands it over.
+async fn upgraded(upgrade: Upgrade, verbose: bool, topics: Option<Topics>, peer: Peer) {
     match upgrade.await {
         Ok((request, reader, writer)) => {
             if verbose {
                 log_accepted(&peer, &request);
             }
-            echo(reader, writer).await;
+            session(topics, request, reader, writer).await;
         }
         Err(e) => tracing::debug!("upgrade failed: {e}"),
     }
@@ -126,7 +128,7 @@ where
             if site.verbose {
                 log_accepted(&peer, &request);
             }
-            echo(reader, writer).await;
+            session(site.topics.clone(), request, reader, writer).await;
         }
         Err(e) => tracing::debug!("handshake failed: {e}"),
     }
@@ -140,6 +142,23 @@ fn log_accepted(peer: &str, request: &Request) {
         "HTTP/1.1"
     };
     eprintln!("accepted {peer} {} over {over}", request.path);
+}
+
+/// What a WebSocket does: join its topic (`--pubsub`), or echo.
+async fn session(topics: Option<Topics>, request: Request, reader: Reader, writer: Writer) {
+    match topics {
+        Some(topics) => {
+            // The topic is the path, without the query.
+            let topic = request
+                .path
+                .split('?')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            super::pubsub::member(topics, topic, reader, writer).await
+        }
+        None => echo(reader, writer).await,
+    }
 }
 
 /// Echoes every data message back with the same type until the connection ends.

@@ -64,7 +64,7 @@ impl NatsBackplane {
                 async move {
                     match event {
                         async_nats::Event::Disconnected => {
-                            tracing::warn!("pubsub: lost the NATS broker; reconnecting");
+                            tracing::info!("pubsub: lost the NATS broker; reconnecting");
                             events.send_replace(BackplaneState::Reconnecting);
                         }
                         async_nats::Event::Connected => {

@@ -177,7 +177,7 @@ async fn subscriber(
             return;
         }
         if *state.borrow() == BackplaneState::Connected {
-            tracing::warn!("pubsub: lost the Redis broker; reconnecting");
+            tracing::info!("pubsub: lost the Redis broker; reconnecting");
         }
         state.send_replace(BackplaneState::Reconnecting);
         tokio::time::sleep(wait).await;
