@@ -101,6 +101,15 @@ pub enum ProtocolError {
         /// The configured limit.
         max: u64,
     },
+    /// A compressed message inflating to more than `DeflateConfig::max_ratio` times its
+    /// compressed size (past `ratio_floor`): a decompression bomb. Closed with 1009.
+    #[error("compressed message inflates to at least {inflated} bytes from {compressed}")]
+    CompressionRatio {
+        /// Inflated bytes so far.
+        inflated: u64,
+        /// Compressed bytes they came from.
+        compressed: u64,
+    },
 }
 
 impl ProtocolError {
@@ -119,9 +128,9 @@ impl ProtocolError {
             ProtocolError::InvalidUtf8 | ProtocolError::InvalidCompressedData => {
                 CloseCode::INVALID_PAYLOAD
             }
-            ProtocolError::FrameTooBig { .. } | ProtocolError::MessageTooBig { .. } => {
-                CloseCode::MESSAGE_TOO_BIG
-            }
+            ProtocolError::FrameTooBig { .. }
+            | ProtocolError::MessageTooBig { .. }
+            | ProtocolError::CompressionRatio { .. } => CloseCode::MESSAGE_TOO_BIG,
             _ => CloseCode::PROTOCOL_ERROR,
         }
     }

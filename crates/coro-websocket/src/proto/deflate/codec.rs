@@ -91,7 +91,13 @@ pub struct Inflater {
     window_bits: u8,
     reset_each: bool,
     max_message_size: u64,
+    /// Inflated bytes of the message in progress.
     produced: u64,
+    /// Compressed bytes of the message in progress, inflated so far.
+    taken: u64,
+    /// `produced` past `ratio_floor` may be at most `max_ratio` times `taken`.
+    max_ratio: u64,
+    ratio_floor: u64,
     /// The message in progress ended its DEFLATE stream (a BFINAL block): the rest of it, and
     /// the tail appended to it, are ignored.
     ended: bool,
@@ -115,6 +121,9 @@ impl Inflater {
             reset_each: agreed.remote_no_context_takeover,
             max_message_size,
             produced: 0,
+            taken: 0,
+            max_ratio: u64::from(agreed.max_ratio),
+            ratio_floor: agreed.ratio_floor as u64,
             ended: false,
         }
     }
@@ -130,6 +139,7 @@ impl Inflater {
         if fin {
             self.feed(&TAIL, &mut out)?;
             self.produced = 0;
+            self.taken = 0;
             self.ended = false;
             if self.reset_each {
                 self.decompress = None;
@@ -167,10 +177,20 @@ impl Inflater {
             consumed += read;
             out.extend_from_slice(&scratch[..written]);
             self.produced += written as u64;
+            self.taken += read as u64;
             if self.produced > self.max_message_size {
                 return Err(ProtocolError::MessageTooBig {
                     len: self.produced,
                     max: self.max_message_size,
+                });
+            }
+            // Amplification: past the floor, at most `max_ratio` times what came in.
+            if self.produced > self.ratio_floor
+                && self.produced > self.taken.saturating_mul(self.max_ratio)
+            {
+                return Err(ProtocolError::CompressionRatio {
+                    inflated: self.produced,
+                    compressed: self.taken,
                 });
             }
             if status == Status::StreamEnd {
@@ -356,6 +376,48 @@ mod tests {
         assert_eq!(
             inf.inflate(&[0xff, 0xff, 0xff], true),
             Err(ProtocolError::InvalidCompressedData)
+        );
+    }
+
+    // The amplification bound: past the floor, at most `max_ratio` times the compressed size.
+    #[test]
+    fn inflating_past_the_floor_is_bounded_by_the_ratio() {
+        let mut config = DeflateConfig::default();
+        config.ratio_floor = 64 << 10;
+        config.max_ratio = 16;
+        let agreed = negotiate_server(["permessage-deflate"].into_iter(), &config)
+            .unwrap()
+            .0;
+        let compress = |data: &[u8]| agreed.mirrored().deflater().compress(data);
+        // 32 KiB of zeros: past any ratio, but under the floor.
+        let small = compress(&[0u8; 32 << 10]);
+        assert!(agreed.inflater(1 << 30).inflate(&small, true).is_ok());
+        // 1 MiB of zeros: about 1,000 times smaller compressed, so refused past the floor.
+        let bomb = compress(&vec![0u8; 1 << 20]);
+        let err = agreed.inflater(1 << 30).inflate(&bomb, true).unwrap_err();
+        let ProtocolError::CompressionRatio {
+            inflated,
+            compressed,
+        } = err
+        else {
+            panic!("{err:?}");
+        };
+        assert!(inflated > 64 << 10 && inflated > 16 * compressed && inflated < 1 << 20);
+        // Noise barely compresses: 1 MiB of it inflates fine.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let noise: Vec<u8> = (0..1 << 20)
+            .map(|_| {
+                // xorshift64: bytes deflate cannot shrink.
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let packed = compress(&noise);
+        assert_eq!(
+            agreed.inflater(1 << 30).inflate(&packed, true).unwrap(),
+            noise
         );
     }
 }

@@ -57,6 +57,15 @@ pub struct DeflateConfig {
     pub threshold: usize,
     /// The zlib compression level, 0–9 (default 6).
     pub level: u32,
+    /// Receiving: how many times its compressed size a message may inflate to, once past
+    /// [`DeflateConfig::ratio_floor`] (default 16). Deflate can expand about 1,000 times, so a
+    /// "bomb" of 1 MiB would otherwise ask for up to the message limit (64 MiB by default) of
+    /// memory; with 16, it costs at most 16 MiB before the connection is closed with 1009.
+    /// Real text rarely compresses more than 10 times; raise it for data that does.
+    pub max_ratio: u32,
+    /// Receiving: a message may always inflate to this many bytes, whatever its ratio
+    /// (default 1 MiB: small, very repetitive messages are fine).
+    pub ratio_floor: usize,
 }
 
 impl Default for DeflateConfig {
@@ -68,6 +77,8 @@ impl Default for DeflateConfig {
             client_max_window_bits: None,
             threshold: 64,
             level: 6,
+            max_ratio: 16,
+            ratio_floor: 1 << 20,
         }
     }
 }
@@ -82,6 +93,9 @@ pub enum DeflateConfigError {
     /// A level above 9.
     #[error("invalid permessage-deflate setting: level must be from 0 to 9, not {0}")]
     Level(u32),
+    /// A `max_ratio` of zero.
+    #[error("invalid permessage-deflate setting: max_ratio must be at least 1")]
+    Ratio,
 }
 
 impl DeflateConfig {
@@ -100,6 +114,9 @@ impl DeflateConfig {
         }
         if self.level > 9 {
             return Err(DeflateConfigError::Level(self.level));
+        }
+        if self.max_ratio == 0 {
+            return Err(DeflateConfigError::Ratio);
         }
         Ok(())
     }
@@ -147,6 +164,10 @@ pub struct Deflate {
     pub threshold: usize,
     /// Compression level.
     pub level: u32,
+    /// Receiving: the largest inflated-to-compressed ratio past `ratio_floor`.
+    pub max_ratio: u32,
+    /// Receiving: the size a message may always inflate to.
+    pub ratio_floor: usize,
 }
 
 impl Deflate {

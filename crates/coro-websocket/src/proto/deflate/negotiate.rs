@@ -62,6 +62,8 @@ pub fn negotiate_server<'a>(
             remote_max_window_bits: client_bits.unwrap_or(15),
             threshold: config.threshold,
             level: config.level,
+            max_ratio: config.max_ratio,
+            ratio_floor: config.ratio_floor,
         };
         return Some((agreed, answer));
     }
@@ -138,6 +140,8 @@ pub fn negotiate_client<'a>(
         remote_max_window_bits: p.server_max_window_bits.unwrap_or(15),
         threshold: offered.threshold,
         level: offered.level,
+        max_ratio: offered.max_ratio,
+        ratio_floor: offered.ratio_floor,
     }))
 }
 
