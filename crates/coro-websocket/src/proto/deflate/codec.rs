@@ -382,9 +382,11 @@ mod tests {
     // The amplification bound: past the floor, at most `max_ratio` times the compressed size.
     #[test]
     fn inflating_past_the_floor_is_bounded_by_the_ratio() {
-        let mut config = DeflateConfig::default();
-        config.ratio_floor = 64 << 10;
-        config.max_ratio = 16;
+        let config = DeflateConfig {
+            ratio_floor: 64 << 10,
+            max_ratio: 16,
+            ..Default::default()
+        };
         let agreed = negotiate_server(["permessage-deflate"].into_iter(), &config)
             .unwrap()
             .0;
