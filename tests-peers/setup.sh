@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Installs the real WebSocket peers the interop tests (crates/coro-websocket/tests/interop_peers.rs)
 # run against: Python `websockets` (latest from PyPI) in tests-peers/.venv, and Node `ws` (the
-# range in tests-peers/node/package.json) in tests-peers/node/node_modules.
+# range in tests-peers/node/package.json) in tests-peers/node/node_modules. The CLI's HTTP/2 peer
+# (node/h2_websocket_client.js) needs only Node itself.
+#
+# Also headless Chromium for crates/coro-websocket-cli/tests/chromium.rs: when it is missing and
+# this runs as root with apt-get, the Debian package `chromium` (the one thing written outside
+# tests-peers/); otherwise it only says what is missing.
 #
 # Needs only python3 (3.11 or later, with venv) and node 20 + npm. Safe to run again: it reuses
-# what is already installed. Nothing is written outside tests-peers/.
+# what is already installed.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -22,3 +27,25 @@ echo "== tests-peers: Node ws (node $(node --version))"
     npm install --no-audit --no-fund --no-package-lock --loglevel=error
     node -e 'console.log("ws", require("ws/package.json").version)'
 )
+
+echo "== tests-peers: Chromium (headless)"
+have_chromium() {
+    command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 ||
+        command -v google-chrome >/dev/null 2>&1
+}
+if ! have_chromium; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update
+        DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+    else
+        echo "!! no chromium: install Debian's chromium package (as root: apt-get install chromium)" >&2
+    fi
+fi
+if have_chromium; then
+    for browser in chromium chromium-browser google-chrome; do
+        if command -v "$browser" >/dev/null 2>&1; then
+            "$browser" --version 2>/dev/null
+            break
+        fi
+    done
+fi

@@ -2,71 +2,10 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 mod common;
-use common::{outcome, refusing_port, spawn_connect, BIN};
-
-/// A running `serve`, killed (by its own PID) when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(BIN)
-            .arg("serve")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .trim()
-            .to_owned();
-        Server { child, url }
-    }
-
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "serve did not exit on SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs `connect` with `input` on stdin; returns (exit code, stdout, stderr).
-fn run_connect(args: &[&str], input: &str) -> (i32, String, String) {
-    let mut child = spawn_connect(args);
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    outcome(child.wait_with_output().unwrap())
-}
+use common::{outcome, refusing_port, run_connect, Server, TlsFiles, BIN};
 
 #[test]
 fn serve_prints_one_line_and_connect_echoes_lines() {
@@ -89,11 +28,13 @@ fn binary_mode_echoes_bytes() {
 fn serve_over_a_unix_socket() {
     let path = std::env::temp_dir().join(format!("coro-ws-cli-{}.sock", std::process::id()));
     let path_str = path.to_str().unwrap();
-    let server = Server::start(&["--unix", path_str]);
+    let server = Server::start(&["--unix", path_str, "-v"]);
     assert_eq!(server.url, format!("ws+unix://{path_str}"));
-    let (code, out, err) = run_connect(&["--unix", path_str, "ws://localhost/"], "via unix\n");
+    let (code, out, err) = run_connect(&["--unix", path_str, "ws://localhost/u"], "via unix\n");
     assert_eq!((code, out.as_str()), (0, "via unix\n"), "stderr: {err}");
-    assert!(server.terminate().success());
+    // -v names the socket: a Unix client's own address is unnamed.
+    let err = server.stderr_at_exit();
+    assert_eq!(err, format!("accepted {path_str} /u over HTTP/1.1\n"));
     assert!(!path.exists(), "socket file removed on exit");
 }
 
@@ -198,64 +139,6 @@ fn demo_runs_the_seed_example() {
         String::from_utf8_lossy(&out.stdout),
         "Host responded with Hello There!\nConnection closed!\n"
     );
-}
-
-/// A CA, and a certificate it signed for `localhost` and `127.0.0.1`, written as PEM files into a
-/// fresh directory (removed on drop).
-struct TlsFiles {
-    dir: std::path::PathBuf,
-    ca: String,
-    cert: String,
-    key: String,
-}
-
-impl TlsFiles {
-    fn new(tag: &str) -> TlsFiles {
-        let dir = std::env::temp_dir().join(format!("coro-ws-cli-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let ca = rcgen::CertifiedIssuer::self_signed(
-            {
-                let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-                p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-                p
-            },
-            rcgen::KeyPair::generate().unwrap(),
-        )
-        .unwrap();
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
-            .unwrap()
-            .signed_by(&key, &ca)
-            .unwrap();
-        let write = |name: &str, pem: String| {
-            let path = dir.join(name);
-            std::fs::write(&path, pem).unwrap();
-            path.to_str().unwrap().to_owned()
-        };
-        TlsFiles {
-            ca: write("ca.pem", ca.pem()),
-            cert: write("cert.pem", cert.pem()),
-            key: write("key.pem", key.serialize_pem()),
-            dir,
-        }
-    }
-
-    fn serve(&self) -> Server {
-        Server::start(&[
-            "--listen",
-            "127.0.0.1:0",
-            "--tls-cert",
-            &self.cert,
-            "--tls-key",
-            &self.key,
-        ])
-    }
-}
-
-impl Drop for TlsFiles {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 #[test]

@@ -195,12 +195,13 @@ where
 }
 
 /// Whether the connection opens with the HTTP/2 client preface, peeking without consuming a
-/// byte: `Some(false)` at the first byte that differs, `Some(true)` once the whole preface is
-/// there, `None` if the connection ends before any byte.
+/// byte: `Some(false)` at the first byte that differs (or if the client half-closes inside the
+/// preface), `Some(true)` once the whole preface is there, `None` if the connection ends before
+/// any byte.
 async fn opens_with_preface(tcp: &TcpStream) -> io::Result<Option<bool>> {
     let mut buf = [0u8; PREFACE.len()];
-    let mut seen = 0;
     loop {
+        let ready = tcp.ready(Interest::READABLE).await?;
         let n = tcp.peek(&mut buf).await?;
         if n == 0 {
             return Ok(None);
@@ -211,16 +212,16 @@ async fn opens_with_preface(tcp: &TcpStream) -> io::Result<Option<bool>> {
         if n == PREFACE.len() {
             return Ok(Some(true));
         }
-        if n == seen {
-            // Woken with nothing new: the client half-closed inside the preface. Not HTTP/2;
-            // `accept` reads what there is and answers it.
+        if ready.is_read_closed() {
+            // No more bytes can come: not HTTP/2. `accept` reads what there is and answers it.
             return Ok(Some(false));
         }
-        seen = n;
+        tracing::debug!("{n} bytes of the HTTP/2 preface so far: waiting for the rest");
         // A prefix of the preface, waiting for the rest. Peeking leaves the socket readable in
         // tokio's eyes, so the next peek would return at once, forever: clear that readiness;
-        // the next segment to arrive sets it again. (The runtime is single-threaded, so no
-        // readiness can have been recorded between the peek above and this.)
+        // the next segment (or the FIN) sets it again. A wake-up with nothing new (epoll
+        // reports every ready direction when any changes) only goes round again. The runtime
+        // is single-threaded, so no readiness can be recorded between the peek and this.
         let _ = tcp.try_io(Interest::READABLE, || {
             Err::<(), _>(io::ErrorKind::WouldBlock.into())
         });
