@@ -132,15 +132,17 @@ impl Drop for EchoServer {
 /// Serves one TCP connection: TLS first if configured; then HTTP/2 if it opens with the client
 /// preface, else HTTP/1.1. With `--static`, hyper tells the two apart itself.
 async fn serve_tcp(tcp: TcpStream, tls: Option<TlsAcceptor>, site: Arc<Site>, peer: Peer) {
+    // The other branches are boxed: a task is as large as its largest branch for its whole
+    // life, and `accept`'s echo (the common case, by the ten thousand) is the smallest.
     if let Some(acceptor) = tls {
-        return serve_tls(tcp, acceptor, site, peer, Protocols::Both).await;
+        return Box::pin(serve_tls(tcp, acceptor, site, peer, Protocols::Both)).await;
     }
     if site.static_dir.is_some() {
-        return service::serve(tcp, site, peer, Protocols::Both).await;
+        return Box::pin(service::serve(tcp, site, peer, Protocols::Both)).await;
     }
     let limit = site.options.config.handshake_timeout;
     match tokio::time::timeout(limit, opens_with_preface(&tcp)).await {
-        Ok(Ok(Some(true))) => service::serve(tcp, site, peer, Protocols::Http2).await,
+        Ok(Ok(Some(true))) => Box::pin(service::serve(tcp, site, peer, Protocols::Http2)).await,
         Ok(Ok(Some(false))) => service::accept_and_echo(tcp, site, peer).await,
         Ok(Ok(None)) => {}
         Ok(Err(e)) => tracing::debug!("reading the first bytes failed: {e}"),
@@ -152,7 +154,8 @@ async fn serve_tcp(tcp: TcpStream, tls: Option<TlsAcceptor>, site: Arc<Site>, pe
 #[cfg(unix)]
 async fn serve_unix(stream: UnixStream, tls: Option<TlsAcceptor>, site: Arc<Site>, peer: Peer) {
     match tls {
-        Some(acceptor) => serve_tls(stream, acceptor, site, peer, Protocols::Http1).await,
+        // Boxed, as in `serve_tcp`.
+        Some(acceptor) => Box::pin(serve_tls(stream, acceptor, site, peer, Protocols::Http1)).await,
         None => serve_http1(stream, site, peer, Protocols::Http1).await,
     }
 }
@@ -175,7 +178,7 @@ async fn serve_tls<S>(
         Err(_) => return tracing::debug!("TLS handshake timed out"),
     };
     if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
-        service::serve(tls, site, peer, Protocols::Http2).await
+        Box::pin(service::serve(tls, site, peer, Protocols::Http2)).await
     } else {
         serve_http1(tls, site, peer, http1).await
     }
@@ -188,7 +191,7 @@ where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     if site.static_dir.is_some() {
-        service::serve(stream, site, peer, protocols).await
+        Box::pin(service::serve(stream, site, peer, protocols)).await
     } else {
         service::accept_and_echo(stream, site, peer).await
     }
