@@ -131,6 +131,8 @@ fn run_page(
     let browser = Browser(
         Command::new(program)
             .args(["--headless=new", "--no-sandbox", "--disable-gpu"])
+            // Containers often have a small /dev/shm.
+            .arg("--disable-dev-shm-usage")
             .args(["--no-first-run", "--no-default-browser-check"])
             // The test CA is not in Chromium's store: the server's name and chain go unchecked.
             .arg("--ignore-certificate-errors")

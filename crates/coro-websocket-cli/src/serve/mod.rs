@@ -36,7 +36,7 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:9001", value_name = "HOST:PORT")]
     listen: String,
-    /// Listen on a Unix socket at PATH instead of TCP (HTTP/1.1 only).
+    /// Listen on a Unix socket at PATH instead of TCP (HTTP/1.1; HTTP/2 only by ALPN, with TLS).
     #[arg(long, value_name = "PATH", conflicts_with = "listen")]
     unix: Option<PathBuf>,
     /// PEM certificate chain: serve wss:// (needs --tls-key); ALPN offers h2 and http/1.1.
