@@ -63,6 +63,11 @@ impl Histogram {
         self.max = self.max.max(other.max);
     }
 
+    /// How many values were recorded.
+    pub fn count(&self) -> u64 {
+        self.total
+    }
+
     /// The largest value recorded (exact).
     pub fn max(&self) -> u64 {
         self.max

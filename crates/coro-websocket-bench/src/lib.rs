@@ -20,8 +20,13 @@
 //! are encoded and masked once, and echoes are counted from their headers (see `conn.rs`).
 //! `--hold-pid` measures a server's memory per connection instead (see `memory.rs`). What it
 //! reads from `/proc` (Linux only) is all in [`procfs`].
+//!
+//! The pub/sub bench (`examples/pubsub_bench`) opens its connections with the same hand-made
+//! handshake ([`open`] over a [`Transport`]), reads deliveries with [`delivery::DeliveryParser`]
+//! and records latencies in a [`Histogram`].
 
 mod conn;
+pub mod delivery;
 mod histogram;
 mod memory;
 pub mod procfs;
@@ -39,10 +44,10 @@ use clap::Args;
 use coro_websocket::{parse_url, WsUrl};
 use futures_util::future::try_join_all;
 
-use conn::{ConnStats, Counters, Load, Opened};
-use histogram::Histogram;
-pub use stream::tls_settings;
-use stream::Transport;
+pub use conn::{open, Opened};
+use conn::{ConnStats, Counters, Load};
+pub use histogram::Histogram;
+pub use stream::{tls_settings, BenchStream, Transport};
 
 /// Flags of `bench`.
 #[derive(Args, Debug, Clone)]
@@ -223,6 +228,17 @@ async fn progress(counters: Arc<Counters>, size: usize, deadline: tokio::time::I
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
+
+/// A rate as the bench tables print it: `1.59 M`, `277.5 k`, `950`.
+pub fn rate(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.2} M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1} k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
+}
 
 fn micros(ns: u64) -> f64 {
     ns as f64 / 1000.0

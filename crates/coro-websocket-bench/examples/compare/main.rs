@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use coro_websocket_bench::procfs;
+use coro_websocket_bench::{procfs, rate};
 use servers::{tls_flags, Certs, Launch, Peer, Server};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -218,16 +218,6 @@ fn size_label(size: usize) -> String {
         s if s >= 1 << 20 && s % (1 << 20) == 0 => format!("{} MiB", s >> 20),
         s if s >= 1 << 10 && s % (1 << 10) == 0 => format!("{} KiB", s >> 10),
         s => format!("{s} B"),
-    }
-}
-
-fn rate(v: f64) -> String {
-    if v >= 1e6 {
-        format!("{:.2} M", v / 1e6)
-    } else if v >= 1e3 {
-        format!("{:.1} k", v / 1e3)
-    } else {
-        format!("{v:.0}")
     }
 }
 
