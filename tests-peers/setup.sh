@@ -4,9 +4,10 @@
 # range in tests-peers/node/package.json) in tests-peers/node/node_modules. The CLI's HTTP/2 peer
 # (node/h2_websocket_client.js) needs only Node itself.
 #
-# Also headless Chromium for crates/coro-websocket-cli/tests/chromium.rs: when it is missing and
-# this runs as root with apt-get, the Debian package `chromium` (the one thing written outside
-# tests-peers/); otherwise it only says what is missing.
+# Also, as Debian packages (the only things written outside tests-peers/), when they are missing
+# and this runs as root with apt-get: headless Chromium for crates/coro-websocket-cli/tests/
+# chromium.rs, and the pub/sub brokers `redis-server` and `nats-server` that the pub/sub tests
+# start on free ports. Otherwise it only says what is missing.
 #
 # Needs only python3 (3.11 or later, with venv) and node 20 + npm. Safe to run again: it reuses
 # what is already installed.
@@ -28,19 +29,31 @@ echo "== tests-peers: Node ws (node $(node --version))"
     node -e 'console.log("ws", require("ws/package.json").version)'
 )
 
-echo "== tests-peers: Chromium (headless)"
+echo "== tests-peers: Chromium (headless), redis-server, nats-server"
 have_chromium() {
     command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 ||
         command -v google-chrome >/dev/null 2>&1
 }
-if ! have_chromium; then
+missing=()
+have_chromium || missing+=(chromium)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
+if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         apt-get update
-        DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+        DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+        # The packages start system-wide services: the tests start their own brokers.
+        for service in redis-server nats-server; do
+            if command -v systemctl >/dev/null 2>&1; then
+                systemctl stop "$service" >/dev/null 2>&1 || true
+            fi
+        done
     else
-        echo "!! no chromium: install Debian's chromium package (as root: apt-get install chromium)" >&2
+        echo "!! missing ${missing[*]}: install the Debian packages (as root: apt-get install ${missing[*]})" >&2
     fi
 fi
+redis-server --version 2>/dev/null || true
+nats-server --version 2>/dev/null || true
 if have_chromium; then
     for browser in chromium chromium-browser google-chrome; do
         if command -v "$browser" >/dev/null 2>&1; then
