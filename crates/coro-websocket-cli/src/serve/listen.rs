@@ -49,6 +49,47 @@ impl EchoServer {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
+        EchoServer::on_tcp(listener, tls, site)
+    }
+
+    /// `n` listeners on one address with `SO_REUSEPORT` (the kernel spreads new connections
+    /// over them), for `--threads`: the first bound as `addr` says (port 0 picks one), the
+    /// others on the same port. The others come back as std listeners, to move to their
+    /// threads' runtimes.
+    #[cfg(unix)]
+    pub async fn bind_tcp_group(
+        addr: &str,
+        n: usize,
+        tls: Option<TlsAcceptor>,
+        site: Arc<Site>,
+    ) -> Result<(EchoServer, Vec<std::net::TcpListener>)> {
+        let wanted = tokio::net::lookup_host(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?
+            .next()
+            .with_context(|| format!("cannot listen on {addr}: no address"))?;
+        let first =
+            reuseport_listener(wanted).with_context(|| format!("cannot listen on {addr}"))?;
+        let local = first.local_addr()?;
+        let mut others = Vec::with_capacity(n.saturating_sub(1));
+        for _ in 1..n {
+            let listener = reuseport_listener(local)
+                .with_context(|| format!("cannot listen on {local} again (SO_REUSEPORT)"))?;
+            others.push(listener.into_std()?);
+        }
+        Ok((EchoServer::on_tcp(first, tls, site)?, others))
+    }
+
+    /// A server on a listener bound elsewhere (a `--threads` group's).
+    pub fn from_std(
+        listener: std::net::TcpListener,
+        tls: Option<TlsAcceptor>,
+        site: Arc<Site>,
+    ) -> Result<EchoServer> {
+        EchoServer::on_tcp(TcpListener::from_std(listener)?, tls, site)
+    }
+
+    fn on_tcp(listener: TcpListener, tls: Option<TlsAcceptor>, site: Arc<Site>) -> Result<Self> {
         let local = listener.local_addr()?;
         let scheme = if tls.is_some() { "wss" } else { "ws" };
         Ok(EchoServer {
@@ -127,6 +168,19 @@ impl Drop for EchoServer {
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// A listening socket with `SO_REUSEPORT` set before it was bound.
+#[cfg(unix)]
+fn reuseport_listener(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 /// Serves one TCP connection: TLS first if configured; then HTTP/2 if it opens with the client

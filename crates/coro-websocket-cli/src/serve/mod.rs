@@ -74,6 +74,11 @@ pub struct ServeArgs {
         conflicts_with = "nats"
     )]
     redis: Option<String>,
+    /// Serve on N threads, each a single-threaded runtime with its own SO_REUSEPORT listener on
+    /// the same port (the kernel spreads connections over them; nothing is shared per
+    /// message). Default: the number of CPUs this process may run on. Unix sockets: one.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
     /// With --pubsub: extend the topics across every serve attached to this NATS server.
     #[arg(long, value_name = "nats://HOST:PORT", requires = "pubsub")]
     nats: Option<String>,
@@ -153,6 +158,52 @@ fn tls_acceptor(args: &ServeArgs) -> Result<Option<TlsAcceptor>> {
     )?)))
 }
 
+/// The CPUs this process may run on (its affinity: `taskset -c 0` makes it one).
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// `--threads N`: N listeners on one port; the first is returned to run on this thread, each
+/// other runs on a thread of its own with a single-threaded runtime.
+#[cfg(unix)]
+async fn spawn_group(
+    listen: &str,
+    threads: usize,
+    tls: Option<TlsAcceptor>,
+    site: Arc<Site>,
+) -> Result<EchoServer> {
+    let (first, others) =
+        EchoServer::bind_tcp_group(listen, threads, tls.clone(), site.clone()).await?;
+    for (i, listener) in others.into_iter().enumerate() {
+        let (tls, site) = (tls.clone(), site.clone());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start a runtime for --threads")?;
+        std::thread::Builder::new()
+            .name(format!("serve-{}", i + 1))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let server = EchoServer::from_std(listener, tls, site)?;
+                    server.run().await
+                })
+            })
+            .context("cannot start a thread for --threads")?;
+    }
+    Ok(first)
+}
+
+/// Without `SO_REUSEPORT`, one thread.
+#[cfg(not(unix))]
+async fn spawn_group(
+    listen: &str,
+    _threads: usize,
+    tls: Option<TlsAcceptor>,
+    site: Arc<Site>,
+) -> Result<EchoServer> {
+    EchoServer::bind_tcp(listen, tls, site).await
+}
+
 /// Runs `serve`.
 pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     let options = server_options(&args)?;
@@ -170,8 +221,10 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         verbose: args.verbose,
         topics,
     });
+    let threads = args.threads.map_or_else(cpus, usize::from);
     let server = match args.unix {
         Some(path) => EchoServer::bind_unix(path, tls, site)?,
+        None if threads > 1 => spawn_group(&args.listen, threads, tls, site).await?,
         None => EchoServer::bind_tcp(&args.listen, tls, site).await?,
     };
     let signal = shutdown_signal()?;

@@ -178,6 +178,11 @@ impl Server {
         }
     }
 
+    /// The process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `HOST:PORT` of a TCP server.
     pub fn addr(&self) -> &str {
         let rest = self.url.split_once("://").expect("a URL").1;
