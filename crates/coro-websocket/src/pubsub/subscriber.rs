@@ -132,15 +132,19 @@ impl Sub {
     }
 }
 
+/// The most payload bytes the drain task hands to the session in one batch (one write).
+const BATCH_BYTES: usize = 256 << 10;
+
 /// The next thing the drain task does.
 enum Step {
-    Send(Message),
+    /// Write these, flushing once after the last.
+    Send(Vec<Message>),
     Close,
     Wait,
     Stop,
 }
 
-/// Hands queued messages to the session one by one (each write waits for the socket as the
+/// Hands queued messages to the session in batches (each write waits for the socket as the
 /// application's own writes do), until the session is gone or a write fails; then forgets the
 /// subscriber everywhere.
 async fn drain(sub: Arc<Sub>, topics: Weak<Inner>) {
@@ -151,9 +155,20 @@ async fn drain(sub: Arc<Sub>, topics: Weak<Inner>) {
                 Step::Stop
             } else if q.closing {
                 Step::Close
-            } else if let Some(m) = q.messages.pop_front() {
-                q.bytes -= m.payload.len();
-                Step::Send(m)
+            } else if !q.messages.is_empty() {
+                // Everything queued, up to a batch: what piled up while the last write waited
+                // goes out in one system call.
+                let mut batch = Vec::new();
+                let mut bytes = 0;
+                while let Some(m) = q.messages.pop_front() {
+                    bytes += m.payload.len();
+                    batch.push(m);
+                    if bytes >= BATCH_BYTES {
+                        break;
+                    }
+                }
+                q.bytes -= bytes;
+                Step::Send(batch)
             } else {
                 Step::Wait
             }
@@ -161,11 +176,11 @@ async fn drain(sub: Arc<Sub>, topics: Weak<Inner>) {
         match step {
             Step::Wait => sub.wake.notified().await,
             Step::Stop => break,
-            Step::Send(message) => {
+            Step::Send(batch) => {
                 let Some(session) = sub.session.upgrade() else {
                     break;
                 };
-                if session.send_message(message).await.is_err() {
+                if session.send_batch(batch).await.is_err() {
                     break;
                 }
             }

@@ -241,6 +241,25 @@ impl Shared {
         self.send(msg).await
     }
 
+    /// Sends data messages in one go, flushing once after the last: what a layer above writes
+    /// on the application's behalf when it has several queued (topic deliveries). One system
+    /// call for the batch instead of one per message.
+    pub(crate) async fn send_batch(&self, batch: Vec<Message>) -> Result<(), Error> {
+        if let Some(e) = self.abort_error() {
+            return Err(e);
+        }
+        self.unless_aborted(async {
+            let mut sink = self.lock_sink().await;
+            for mut msg in batch {
+                self.prepare(&mut msg)?;
+                sink.feed(msg).await?;
+            }
+            self.cork.flushing();
+            sink.flush().await
+        })
+        .await
+    }
+
     /// The close timeout of this session.
     pub(crate) fn close_timeout(&self) -> Duration {
         self.close_timeout
