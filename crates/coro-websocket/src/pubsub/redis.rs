@@ -16,6 +16,8 @@ use crate::error::Error;
 pub const DEFAULT_CHANNEL: &str = "coro-websocket";
 /// Envelopes waiting for the broker; more are lost (and counted).
 const QUEUE: usize = 4096;
+/// The most envelopes published in one pipeline (one round trip).
+const PIPELINE: usize = 256;
 /// Waits between reconnection attempts: doubling from the first to the last.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(2));
 
@@ -121,16 +123,27 @@ async fn publisher(
     channel: String,
     sink: EnvelopeSink,
 ) {
-    while let Some(envelope) = rx.recv().await {
-        let sent: redis::RedisResult<()> = redis::cmd("PUBLISH")
-            .arg(&channel)
-            .arg(envelope.as_ref())
-            .query_async(&mut connection)
-            .await;
+    while let Some(first) = rx.recv().await {
+        // Everything queued goes in one pipeline: one round trip to Redis, not one per message.
+        let mut batch = vec![first];
+        while batch.len() < PIPELINE {
+            match rx.try_recv() {
+                Ok(envelope) => batch.push(envelope),
+                Err(_) => break,
+            }
+        }
+        let mut pipe = redis::pipe();
+        for envelope in &batch {
+            pipe.cmd("PUBLISH")
+                .arg(&channel)
+                .arg(envelope.as_ref())
+                .ignore();
+        }
+        let sent: redis::RedisResult<()> = pipe.query_async(&mut connection).await;
         if sent.is_ok() {
             continue;
         }
-        sink.lost(1);
+        sink.lost(batch.len() as u64);
         let mut wait = BACKOFF.0;
         connection = loop {
             // What queued up while the broker was away is lost to the other nodes.
