@@ -14,14 +14,14 @@
 //! taskset -c 1 target/release/examples/http2_cost [--conns 64] [--inflight 32] [--size 16] [--duration 3]
 //! ```
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use coro_websocket::http2::Http2Client;
 use coro_websocket::{Http, Message, Options, Reader, Writer};
+use coro_websocket_bench::launch::announced;
 use coro_websocket_bench::procfs;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -132,19 +132,12 @@ async fn run(url: &str, mode: &str, a: &Arc<Args>) -> Result<u64> {
 
 fn main() -> Result<()> {
     let a = Arc::new(parse()?);
-    let mut child = Command::new("taskset")
-        .args(["-c", "0"])
-        .arg(&a.server)
-        .arg("127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().ok_or("no stdout")?).read_line(&mut line)?;
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .ok_or("the server printed no `listening on` line")?
-        .to_owned();
+    let (mut child, url) = announced(
+        Command::new("taskset")
+            .args(["-c", "0"])
+            .arg(&a.server)
+            .arg("127.0.0.1:0"),
+    )?;
     let pid = child.id();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -11,13 +11,14 @@
 //! ```
 //! CI runs it for 20 seconds, with and without `--compress`.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use coro_websocket::{CloseCode, DeflateConfig, Message, Opcode, Options};
+use coro_websocket_bench::launch::announced;
 use coro_websocket_bench::procfs;
 use rand::{Rng, SeedableRng};
 
@@ -133,18 +134,11 @@ fn main() -> Result<()> {
     if a.compress {
         args.push("--compress");
     }
-    let mut child = Command::new(dir.join("../coro-websocket"))
-        .args(&args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().ok_or("no stdout")?).read_line(&mut line)?;
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .ok_or("no `listening on` line")?
-        .to_owned();
+    let (mut child, url) = announced(
+        Command::new(dir.join("../coro-websocket"))
+            .args(&args)
+            .stderr(Stdio::piped()),
+    )?;
     let pid = child.id();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -28,6 +28,7 @@
 mod conn;
 pub mod delivery;
 mod histogram;
+pub mod launch;
 mod memory;
 pub mod procfs;
 mod stream;

@@ -6,9 +6,13 @@
 //! publishes envelopes without making the publisher wait, delivers what other nodes published
 //! to the [`EnvelopeSink`], and reconnects by itself when the broker goes away.
 
+#[cfg(any(feature = "redis", feature = "nats"))]
+use std::sync::Mutex;
 use std::sync::Weak;
 
 use bytes::Bytes;
+#[cfg(any(feature = "redis", feature = "nats"))]
+use tokio::sync::{mpsc, watch};
 
 use super::Inner;
 
@@ -76,5 +80,47 @@ impl EnvelopeSink {
     /// Whether the topics are gone (the backplane's tasks may end).
     pub fn is_closed(&self) -> bool {
         self.topics.strong_count() == 0
+    }
+}
+
+/// What the broker backplanes share: the bounded queue to their publishing task (taken once, by
+/// `start`), and their state.
+#[cfg(any(feature = "redis", feature = "nats"))]
+pub(super) struct Outbox {
+    outgoing: mpsc::Sender<Bytes>,
+    queued: Mutex<Option<mpsc::Receiver<Bytes>>>,
+    pub(super) state: watch::Sender<BackplaneState>,
+}
+
+#[cfg(any(feature = "redis", feature = "nats"))]
+impl Outbox {
+    /// An outbox holding at most `capacity` envelopes, connected.
+    pub(super) fn new(capacity: usize, state: watch::Sender<BackplaneState>) -> Outbox {
+        let (outgoing, rx) = mpsc::channel(capacity);
+        Outbox {
+            outgoing,
+            queued: Mutex::new(Some(rx)),
+            state,
+        }
+    }
+
+    /// [`Backplane::publish`]: queues the envelope while connected and while there is room.
+    pub(super) fn publish(&self, envelope: Bytes) -> bool {
+        *self.state.borrow() == BackplaneState::Connected
+            && self.outgoing.try_send(envelope).is_ok()
+    }
+
+    /// The queue's receiving end, for the publishing task; `None` after the first call.
+    pub(super) fn take_queue(&self) -> Option<mpsc::Receiver<Bytes>> {
+        self.queued.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+#[cfg(any(feature = "redis", feature = "nats"))]
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("state", &*self.state.borrow())
+            .finish_non_exhaustive()
     }
 }

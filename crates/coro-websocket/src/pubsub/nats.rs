@@ -2,13 +2,13 @@
 //! travels in the envelope), one connection per node. The client reconnects and resubscribes
 //! by itself. Feature `nats`.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
-use super::backplane::{Backplane, BackplaneState, EnvelopeSink};
+use super::backplane::{Backplane, BackplaneState, EnvelopeSink, Outbox};
 use crate::error::Error;
 
 /// The subject every node publishes on and subscribes to, unless told otherwise.
@@ -28,16 +28,14 @@ const QUEUE: usize = 4096;
 pub struct NatsBackplane {
     client: async_nats::Client,
     subject: String,
-    outgoing: mpsc::Sender<Bytes>,
-    pending: Mutex<Option<mpsc::Receiver<Bytes>>>,
-    state: watch::Sender<BackplaneState>,
+    outbox: Outbox,
 }
 
 impl std::fmt::Debug for NatsBackplane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NatsBackplane")
             .field("subject", &self.subject)
-            .field("state", &*self.state.borrow())
+            .field("outbox", &self.outbox)
             .finish_non_exhaustive()
     }
 }
@@ -77,30 +75,21 @@ impl NatsBackplane {
             .connect(url)
             .await
             .map_err(|e| Error::Broker(Box::new(e)))?;
-        let (outgoing, rx) = mpsc::channel(QUEUE);
         Ok(Arc::new(NatsBackplane {
             client,
             subject: subject.to_owned(),
-            outgoing,
-            pending: Mutex::new(Some(rx)),
-            state,
+            outbox: Outbox::new(QUEUE, state),
         }))
     }
 }
 
 impl Backplane for NatsBackplane {
     fn publish(&self, envelope: Bytes) -> bool {
-        *self.state.borrow() == BackplaneState::Connected
-            && self.outgoing.try_send(envelope).is_ok()
+        self.outbox.publish(envelope)
     }
 
     fn start(&self, sink: EnvelopeSink) {
-        let Some(mut rx) = self
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        else {
+        let Some(mut rx) = self.outbox.take_queue() else {
             return;
         };
         let (client, subject) = (self.client.clone(), self.subject.clone());
@@ -127,6 +116,6 @@ impl Backplane for NatsBackplane {
     }
 
     fn state(&self) -> watch::Receiver<BackplaneState> {
-        self.state.subscribe()
+        self.outbox.state.subscribe()
     }
 }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, watch};
 
-use super::backplane::{Backplane, BackplaneState, EnvelopeSink};
+use super::backplane::{Backplane, BackplaneState, EnvelopeSink, Outbox};
 use crate::error::Error;
 
 /// The channel every node publishes on and subscribes to, unless told otherwise.
@@ -33,16 +33,17 @@ const BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from
 pub struct RedisBackplane {
     client: redis::Client,
     channel: String,
-    outgoing: mpsc::Sender<Bytes>,
-    pending: Mutex<Option<(mpsc::Receiver<Bytes>, redis::aio::MultiplexedConnection)>>,
-    state: watch::Sender<BackplaneState>,
+    outbox: Outbox,
+    /// The publishing connection, made by `connect` (so that an unreachable broker fails it)
+    /// and taken by `start`.
+    connection: Mutex<Option<redis::aio::MultiplexedConnection>>,
 }
 
 impl std::fmt::Debug for RedisBackplane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisBackplane")
             .field("channel", &self.channel)
-            .field("state", &*self.state.borrow())
+            .field("outbox", &self.outbox)
             .finish_non_exhaustive()
     }
 }
@@ -68,36 +69,33 @@ impl RedisBackplane {
             .get_multiplexed_async_connection()
             .await
             .map_err(broker)?;
-        let (outgoing, rx) = mpsc::channel(QUEUE);
         Ok(Arc::new(RedisBackplane {
             client,
             channel: channel.to_owned(),
-            outgoing,
-            pending: Mutex::new(Some((rx, connection))),
-            state: watch::channel(BackplaneState::Connected).0,
+            outbox: Outbox::new(QUEUE, watch::channel(BackplaneState::Connected).0),
+            connection: Mutex::new(Some(connection)),
         }))
     }
 }
 
 impl Backplane for RedisBackplane {
     fn publish(&self, envelope: Bytes) -> bool {
-        *self.state.borrow() == BackplaneState::Connected
-            && self.outgoing.try_send(envelope).is_ok()
+        self.outbox.publish(envelope)
     }
 
     fn start(&self, sink: EnvelopeSink) {
-        let Some((rx, connection)) = self
-            .pending
+        let connection = self
+            .connection
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .take()
-        else {
+            .take();
+        let (Some(rx), Some(connection)) = (self.outbox.take_queue(), connection) else {
             return;
         };
         let (client, channel, state) = (
             self.client.clone(),
             self.channel.clone(),
-            self.state.clone(),
+            self.outbox.state.clone(),
         );
         tokio::spawn(publisher(
             rx,
@@ -110,7 +108,7 @@ impl Backplane for RedisBackplane {
     }
 
     fn state(&self) -> watch::Receiver<BackplaneState> {
-        self.state.subscribe()
+        self.outbox.state.subscribe()
     }
 }
 
