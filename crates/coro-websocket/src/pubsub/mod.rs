@@ -77,9 +77,9 @@ mod redis;
 
 pub use backplane::{Backplane, BackplaneState, EnvelopeSink};
 #[cfg(feature = "nats")]
-pub use nats::NatsBackplane;
+pub use nats::{NatsBackplane, DEFAULT_SUBJECT};
 #[cfg(feature = "redis")]
-pub use redis::RedisBackplane;
+pub use redis::{RedisBackplane, DEFAULT_CHANNEL};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
