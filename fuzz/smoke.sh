@@ -3,7 +3,7 @@
 # corpus. Exits non-zero if a build fails or any target crashes (libFuzzer's exit status).
 #
 # Usage: bash fuzz/smoke.sh            (from anywhere in the repository)
-#   FUZZ_SECONDS=20  seconds per target (default 20; six targets, so ~120 s plus the build)
+#   FUZZ_SECONDS=20  seconds per target (default 20; seven targets, so ~140 s plus the build)
 #
 # Needs rustup with a nightly toolchain; installs cargo-fuzz from crates.io when it is missing.
 # New inputs go to a temporary directory, so the committed corpus is left as it is. A crashing
@@ -12,7 +12,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")"
 seconds="${FUZZ_SECONDS:-20}"
-targets=(frame_decoder handshake_request handshake_response connection utf8 deflate)
+targets=(frame_decoder handshake_request handshake_response connection utf8 deflate session_pair)
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "smoke.sh: installing cargo-fuzz" >&2
