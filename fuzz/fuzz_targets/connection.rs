@@ -22,8 +22,8 @@
 
 use arbitrary::Arbitrary;
 use bytes::BytesMut;
-use coro_websocket::proto::{encode_frame, Connection, FrameDecoder, FrameHeader, Role, State};
 use coro_websocket::error::{ProtocolError, SendError};
+use coro_websocket::proto::{encode_frame, Connection, FrameDecoder, FrameHeader, Role, State};
 use coro_websocket::{CloseCode, CloseFrame, Message, Opcode};
 use libfuzzer_sys::fuzz_target;
 

@@ -16,8 +16,8 @@
 #![no_main]
 
 use bytes::BytesMut;
-use coro_websocket::proto::{encode_frame, FrameDecoder, FrameHeader, Role};
 use coro_websocket::error::ProtocolError;
+use coro_websocket::proto::{encode_frame, FrameDecoder, FrameHeader, Role};
 use coro_websocket::Message;
 use libfuzzer_sys::fuzz_target;
 

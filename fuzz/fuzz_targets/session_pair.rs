@@ -14,7 +14,9 @@
 
 use arbitrary::Arbitrary;
 use coro_websocket::proto::Role;
-use coro_websocket::{wrap_io, CloseCode, FrameCodec, Message, Opcode, Reader, WrapOptions, Writer};
+use coro_websocket::{
+    wrap_io, CloseCode, FrameCodec, Message, Opcode, Reader, WrapOptions, Writer,
+};
 use futures_util::{FutureExt, StreamExt};
 use libfuzzer_sys::fuzz_target;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
@@ -28,16 +30,38 @@ enum Side {
 
 #[derive(Arbitrary, Debug)]
 enum Op {
-    Write { side: Side, kind: u8, fin: bool, payload: Vec<u8> },
-    Ping { side: Side, payload: Vec<u8> },
-    Close { side: Side, code: u16, reason: String },
-    Read { side: Side },
+    Write {
+        side: Side,
+        kind: u8,
+        fin: bool,
+        payload: Vec<u8>,
+    },
+    Ping {
+        side: Side,
+        payload: Vec<u8>,
+    },
+    Close {
+        side: Side,
+        code: u16,
+        reason: String,
+    },
+    Read {
+        side: Side,
+    },
     /// Moves what one side wrote to the other (up to `n` bytes).
-    Pump { toward: Side, n: u16 },
+    Pump {
+        toward: Side,
+        n: u16,
+    },
     /// Raw bytes into one side's input, as if the peer sent them.
-    Inject { into: Side, bytes: Vec<u8> },
+    Inject {
+        into: Side,
+        bytes: Vec<u8>,
+    },
     /// Lets the runtime run, and time pass (close timeouts).
-    Tick { millis: u16 },
+    Tick {
+        millis: u16,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -83,12 +107,27 @@ async fn run(input: Input) {
     let (client_io, client_pipe) = tokio::io::duplex(1 << 16);
     let (server_io, server_pipe) = tokio::io::duplex(1 << 16);
     let (r, w) = session(Role::Client, client_io);
-    let mut client = End { reader: r, writer: w, pipe: client_pipe, ended: false };
+    let mut client = End {
+        reader: r,
+        writer: w,
+        pipe: client_pipe,
+        ended: false,
+    };
     let (r, w) = session(Role::Server, server_io);
-    let mut server = End { reader: r, writer: w, pipe: server_pipe, ended: false };
+    let mut server = End {
+        reader: r,
+        writer: w,
+        pipe: server_pipe,
+        ended: false,
+    };
     for op in input.ops.into_iter().take(64) {
         match op {
-            Op::Write { side, kind, fin, payload } => {
+            Op::Write {
+                side,
+                kind,
+                fin,
+                payload,
+            } => {
                 let end = pick(side, &mut client, &mut server);
                 let _ = end.writer.write(message(kind, fin, payload)).now_or_never();
             }
@@ -100,7 +139,10 @@ async fn run(input: Input) {
                 let end = pick(side, &mut client, &mut server);
                 let result = end.writer.close(CloseCode(code), &reason).now_or_never();
                 if let Some(Ok(())) = result {
-                    assert!(end.writer.is_closed(), "a sent close leaves the writer closed");
+                    assert!(
+                        end.writer.is_closed(),
+                        "a sent close leaves the writer closed"
+                    );
                 }
             }
             Op::Read { side } => {
