@@ -2,7 +2,7 @@
 //! messages of random sizes and types (some fragmented), pinging, and closing with a random
 //! code, over and over, for a while. It fails (exit 1) on any error other than the expected
 //! ones, on a panic in the server, or if the server's memory keeps growing after the first
-//! minute (or, in shorter runs, after the first fifth), and prints the server's resident memory
+//! minute (or, in shorter runs, after the first half), and prints the server's resident memory
 //! every few seconds: the curve.
 //!
 //! ```sh
