@@ -59,10 +59,7 @@ pub async fn connect(options: Options) -> Result<(Response, Reader, Writer), Err
         deflate.validate()?;
     }
     let attempt = open_client(&options);
-    let opened = match options.timeout {
-        Some(limit) => within(limit, TimeoutKind::Connect, attempt).await?,
-        None => attempt.await?,
-    };
+    let opened = within(options.timeout, TimeoutKind::Connect, attempt).await?;
     let Opened {
         head,
         subprotocol,

@@ -199,12 +199,16 @@ fn reset_code(e: &std::io::Error) -> Option<u32> {
     None
 }
 
-/// Waits at most `limit` for a future, mapping expiry to [`Error::Timeout`].
+/// Waits at most `limit` (forever with `None`) for a future, mapping expiry to
+/// [`Error::Timeout`].
 pub(super) async fn within<T>(
-    limit: Duration,
+    limit: Option<Duration>,
     kind: TimeoutKind,
     fut: impl std::future::Future<Output = Result<T, Error>>,
 ) -> Result<T, Error> {
+    let Some(limit) = limit else {
+        return fut.await;
+    };
     tokio::time::timeout(limit, fut)
         .await
         .map_err(|_| Error::Timeout(kind, limit))?

@@ -95,12 +95,7 @@ impl Http2Client {
                 authority,
             })
         };
-        match options.timeout {
-            Some(limit) => {
-                super::conn::within(limit, crate::error::TimeoutKind::Connect, attempt).await
-            }
-            None => attempt.await,
-        }
+        super::conn::within(options.timeout, crate::error::TimeoutKind::Connect, attempt).await
     }
 
     /// Opens a WebSocket to `pathname` (path and query) on a new stream of this connection.
@@ -109,8 +104,13 @@ impl Http2Client {
     /// [`Error::Handshake`] if the server refuses (any status but 2xx) or answers with a
     /// subprotocol or extension not offered; [`Http2Error`] if the connection has failed.
     pub async fn open(&self, pathname: &str) -> Result<(Response, Reader, Writer), Error> {
-        let (head, stream, deflate) =
-            open_stream(self.send.clone(), &self.options, &self.authority, pathname).await?;
+        let AcceptedStream {
+            head,
+            subprotocol,
+            extensions,
+            deflate,
+            stream,
+        } = open_stream(self.send.clone(), &self.options, &self.authority, pathname).await?;
         let start = Start {
             leftover: BytesMut::new(),
             config: &self.options.config,
@@ -120,14 +120,6 @@ impl Http2Client {
         };
         let (reader, writer, session) =
             start_session(Conn::Other(Box::new(stream)), Role::Client, start);
-        let extensions = head
-            .headers
-            .get("sec-websocket-extensions")
-            .map(str::to_owned);
-        let subprotocol = head
-            .headers
-            .get("sec-websocket-protocol")
-            .map(str::to_owned);
         let url = crate::redirect::url_of(&Options {
             pathname: pathname.to_owned(),
             ..self.options.clone()
@@ -160,15 +152,13 @@ pub(super) async fn open(options: &Options, dialed: Dialed) -> Result<Opened, Er
         unix,
     } = dialed;
     let send = handshake(stream).await?;
-    let (head, stream, deflate) = open_stream(send, options, &authority, &options.pathname).await?;
-    let subprotocol = head
-        .headers
-        .get("sec-websocket-protocol")
-        .map(str::to_owned);
-    let extensions = head
-        .headers
-        .get("sec-websocket-extensions")
-        .map(str::to_owned);
+    let AcceptedStream {
+        head,
+        subprotocol,
+        extensions,
+        deflate,
+        stream,
+    } = open_stream(send, options, &authority, &options.pathname).await?;
     Ok(Opened {
         head,
         subprotocol,
@@ -222,14 +212,7 @@ async fn open_stream(
     options: &Options,
     authority: &str,
     pathname: &str,
-) -> Result<
-    (
-        ResponseHead,
-        Http2Stream,
-        Option<crate::proto::deflate::Deflate>,
-    ),
-    Error,
-> {
+) -> Result<AcceptedStream, Error> {
     let offer = options.compression.as_ref().map(|c| c.offer());
     let headers = extended_connect_headers(
         options.subprotocol.as_deref(),
@@ -262,7 +245,7 @@ async fn open_stream(
         })
         .collect();
     let status = parts.status.as_u16();
-    validate_connect_response(
+    let (subprotocol, extensions) = validate_connect_response(
         status,
         &headers,
         options.subprotocol.as_deref(),
@@ -279,7 +262,22 @@ async fn open_stream(
         reason: parts.status.canonical_reason().unwrap_or("").to_owned(),
         headers,
     };
-    Ok((head, Http2Stream::new(send_stream, recv), deflate))
+    Ok(AcceptedStream {
+        head,
+        subprotocol,
+        extensions,
+        deflate,
+        stream: Http2Stream::new(send_stream, recv),
+    })
+}
+
+/// A stream whose extended CONNECT the server accepted, with what it selected.
+struct AcceptedStream {
+    head: ResponseHead,
+    subprotocol: Option<String>,
+    extensions: Option<String>,
+    deflate: Option<crate::proto::deflate::Deflate>,
+    stream: Http2Stream,
 }
 
 fn connection_error(e: h2::Error) -> Error {

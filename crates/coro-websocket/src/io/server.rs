@@ -76,7 +76,7 @@ where
         deflate.validate()?;
     }
     let (request, leftover, deflate) = within(
-        limit,
+        Some(limit),
         TimeoutKind::Handshake,
         server_handshake(&mut stream, &options),
     )
