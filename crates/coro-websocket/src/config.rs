@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::handshake::HeadLimits;
+use crate::session::MemoryBudget;
 
 /// Limits and timeouts shared by clients and servers.
 ///
@@ -25,6 +26,8 @@ use crate::handshake::HeadLimits;
 /// | `handshake_timeout` | 10 s | server: time for a client to send its request; the seed's connect timeout |
 /// | `close_timeout` | 10 s | time to wait for the peer's close frame or TCP close; python-websockets' default |
 /// | `max_write_buffer` | 64 KiB | bytes buffered for writing before a write waits for the socket (backpressure); python-websockets: 32 KiB, tungstenite: 128 KiB |
+/// | `memory_budget` | none; [`ServerOptions`](crate::ServerOptions): one 256 MiB budget per process | incoming bytes held across connections: four messages at the 64 MiB limit at once; `docs/limits.md` |
+/// | `budget_wait` | 5 s | how long a connection waits for room in the budget before it is closed with 1013 |
 ///
 /// ```
 /// use coro_websocket::Config;
@@ -52,6 +55,12 @@ pub struct Config {
     /// Bytes of encoded frames buffered for writing before a write must wait for the socket.
     /// One frame larger than this is still buffered whole.
     pub max_write_buffer: usize,
+    /// The budget for incoming bytes (frame and reassembly buffers, inflated output) shared
+    /// with other connections; `None`: each connection is bounded only by its own limits.
+    pub memory_budget: Option<MemoryBudget>,
+    /// How long a connection that needs room in `memory_budget` waits for it before it is
+    /// closed with 1013 (try again later).
+    pub budget_wait: Duration,
 }
 
 impl Default for Config {
@@ -64,6 +73,8 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(10),
             max_write_buffer: 64 << 10,
+            memory_budget: None,
+            budget_wait: Duration::from_secs(5),
         }
     }
 }
@@ -132,6 +143,9 @@ impl Config {
         }
         if self.max_write_buffer == 0 {
             return Err(zero("max_write_buffer"));
+        }
+        if self.budget_wait.is_zero() {
+            return Err(zero("budget_wait"));
         }
         Ok(())
     }

@@ -11,6 +11,7 @@ use crate::handshake::{Headers, Rejection, Request};
 use crate::proto::deflate::DeflateConfig;
 use crate::proto::Role;
 use crate::proxy::Proxy;
+use crate::session::MemoryBudget;
 use crate::tls::Tls;
 use crate::url::parse_url;
 
@@ -284,7 +285,7 @@ pub type RequestHook = Arc<dyn Fn(&Request) -> Result<(), Rejection> + Send + Sy
 /// };
 /// # let _ = opts;
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct ServerOptions {
     /// Subprotocols this server speaks; the first one the client offers is selected.
     pub subprotocols: Vec<String>,
@@ -299,6 +300,23 @@ pub struct ServerOptions {
     pub compression: Option<DeflateConfig>,
     /// Limits and timeouts (`handshake_timeout` bounds reading the request).
     pub config: Config,
+}
+
+impl Default for ServerOptions {
+    /// No subprotocols, extra headers, hook, heartbeat or compression; `Config::default()` with
+    /// the process's server budget ([`MemoryBudget::server_default`]).
+    fn default() -> Self {
+        let mut config = Config::default();
+        config.memory_budget = Some(MemoryBudget::server_default());
+        ServerOptions {
+            subprotocols: Vec::new(),
+            headers: Headers::default(),
+            on_request: None,
+            heartbeat: None,
+            compression: None,
+            config,
+        }
+    }
 }
 
 impl fmt::Debug for ServerOptions {

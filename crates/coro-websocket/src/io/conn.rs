@@ -147,18 +147,19 @@ pub(super) fn start_session(
         .with_compression(deflate.is_some());
     let limit = config.max_write_buffer;
     let mask = crate::codec::random_mask;
+    let budget = config.memory_budget.clone();
     let (source, sink): (Pin<Box<dyn session::FrameSource>>, _) = match stream {
         Conn::Tcp(tcp) => {
             let (r, w) = tcp.into_split();
             (
-                Box::pin(FrameReader::new(r, decoder, leftover)),
+                Box::pin(FrameReader::new(r, decoder, leftover, budget)),
                 Box::pin(FrameWriter::new(w, limit, mask)) as Pin<Box<dyn FrameSinkDyn>>,
             )
         }
         Conn::Other(io) => {
             let (r, w) = tokio::io::split(io);
             (
-                Box::pin(FrameReader::new(r, decoder, leftover)),
+                Box::pin(FrameReader::new(r, decoder, leftover, budget)),
                 Box::pin(FrameWriter::new(w, limit, mask)) as Pin<Box<dyn FrameSinkDyn>>,
             )
         }

@@ -22,9 +22,13 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::Error;
 use crate::proto::{encode_frame, FrameDecoder, FrameHeader, Message, READ_AHEAD};
+use crate::session::{Account, MemoryBudget, FREE};
 
 /// Bytes asked of the socket per read while a frame is incomplete.
 const READ_CHUNK: usize = 16 << 10;
+
+/// The most a read takes from the memory budget at a time, past the bytes already buffered.
+const GRANT: usize = 1 << 20;
 
 /// Empty buffers kept per thread for the next connection that needs one.
 const POOL_MAX: usize = 16;
@@ -80,11 +84,20 @@ pub(crate) struct FrameReader<R> {
     /// allocation's size (reserving may have doubled it), so that one that held a frame larger
     /// than the pool keeps is freed, not pooled, when it runs empty.
     seen: usize,
+    /// What the buffered bytes have taken from the memory budget.
+    account: Account,
+    /// The last poll waited for room in the budget, not for the socket.
+    starved: bool,
 }
 
 impl<R> FrameReader<R> {
     /// A reader that first decodes `leftover` (bytes that arrived with the handshake).
-    pub(crate) fn new(io: R, decoder: FrameDecoder, leftover: BytesMut) -> FrameReader<R> {
+    pub(crate) fn new(
+        io: R,
+        decoder: FrameDecoder,
+        leftover: BytesMut,
+        budget: Option<MemoryBudget>,
+    ) -> FrameReader<R> {
         let buf = if leftover.is_empty() {
             BytesMut::new()
         } else {
@@ -96,6 +109,8 @@ impl<R> FrameReader<R> {
             decoder,
             eof: false,
             seen: 0,
+            account: Account::new(budget),
+            starved: false,
         }
     }
 }
@@ -109,6 +124,8 @@ impl<R: AsyncRead + Unpin> Stream for FrameReader<R> {
             // (Nothing buffered decodes to nothing: skip straight to reading.)
             if !this.buf.is_empty() {
                 if let Some(frame) = this.decoder.decode(&mut this.buf)? {
+                    // The frame is the session's now (it accounts for what it keeps).
+                    this.account.settle(this.buf.len());
                     return Poll::Ready(Some(Ok(frame)));
                 }
             }
@@ -125,7 +142,7 @@ impl<R: AsyncRead + Unpin> Stream for FrameReader<R> {
             // frame's own room is made. Between frames, read what fits.
             // (The decoder has made room for the rest of the frame and `READ_AHEAD` more.)
             let missing = this.decoder.missing(this.buf.len());
-            let want = if missing > 0 {
+            let mut want = if missing > 0 {
                 missing + READ_AHEAD
             } else {
                 usize::MAX
@@ -138,12 +155,31 @@ impl<R: AsyncRead + Unpin> Stream for FrameReader<R> {
                 this.buf.reserve(READ_CHUNK);
             }
             this.seen = this.seen.max(this.buf.capacity());
+            if this.account.is_limited() {
+                // Read only what the budget covers: inside a large frame, at most `GRANT` more
+                // at a time; between frames, what fits the bytes held outside the budget.
+                let spare = this.buf.capacity() - this.buf.len();
+                let most = if missing > 0 {
+                    GRANT
+                } else {
+                    FREE.saturating_sub(this.buf.len()).max(READ_CHUNK / 4)
+                };
+                want = want.min(spare).min(most);
+                this.starved = this
+                    .account
+                    .poll_hold(cx, this.buf.len() + want)
+                    .is_pending();
+                if this.starved {
+                    return Poll::Pending;
+                }
+            }
             let limited = &mut (&mut this.buf).limit(want);
             match tokio_util::io::poll_read_buf(Pin::new(&mut this.io), cx, limited) {
                 Poll::Ready(Ok(0)) => this.eof = true,
                 Poll::Ready(Ok(_)) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(super::conn::read_error(e)))),
                 Poll::Pending => {
+                    this.account.settle(this.buf.len());
                     if this.buf.is_empty() {
                         // Idle: hold no buffer while waiting.
                         let mut buf = std::mem::take(&mut this.buf);
@@ -170,6 +206,10 @@ impl<R: AsyncRead + Unpin> Stream for FrameReader<R> {
 impl<R: AsyncRead + Unpin + Send> crate::session::FrameSource for FrameReader<R> {
     fn has_buffered(&self) -> bool {
         !self.buf.is_empty()
+    }
+
+    fn starved(&self) -> bool {
+        self.starved
     }
 }
 
@@ -387,7 +427,7 @@ mod tests {
         let (a, b) = tokio::io::duplex(3000);
         let mut writer = FrameWriter::new(a, 64 << 10, crate::codec::random_mask);
         let decoder = FrameDecoder::new(Role::Client, 1 << 20, 1 << 20);
-        let mut reader = FrameReader::new(b, decoder, BytesMut::new());
+        let mut reader = FrameReader::new(b, decoder, BytesMut::new(), None);
         let big = |n: usize, fill: u8| Message::binary(vec![fill; n]);
         let sent = vec![
             Message::text("first"),
@@ -421,7 +461,7 @@ mod tests {
         let (a, b) = tokio::io::duplex(7);
         let mut writer = FrameWriter::new(a, 64 << 10, crate::codec::random_mask);
         let decoder = FrameDecoder::new(Role::Client, 1 << 20, 1 << 20);
-        let mut reader = FrameReader::new(b, decoder, BytesMut::new());
+        let mut reader = FrameReader::new(b, decoder, BytesMut::new(), None);
         let big = |n: usize, fill: u8| Message::binary(vec![fill; n]);
         // Flushed after each group: a lone large frame, a large one with a small one behind,
         // and a large one with another large one behind.

@@ -110,6 +110,14 @@ pub enum ProtocolError {
         /// Compressed bytes they came from.
         compressed: u64,
     },
+    /// The message in progress needed memory that the server-wide budget
+    /// ([`MemoryBudget`](crate::MemoryBudget)) could not give within `Config::budget_wait`:
+    /// not the peer's fault, but the connection cannot go on. Closed with 1013 (try again later).
+    #[error("no room in the memory budget for the message in progress after {waited_ms} ms")]
+    OverBudget {
+        /// How long the connection waited for room, in milliseconds.
+        waited_ms: u64,
+    },
 }
 
 impl ProtocolError {
@@ -131,6 +139,7 @@ impl ProtocolError {
             ProtocolError::FrameTooBig { .. }
             | ProtocolError::MessageTooBig { .. }
             | ProtocolError::CompressionRatio { .. } => CloseCode::MESSAGE_TOO_BIG,
+            ProtocolError::OverBudget { .. } => CloseCode::TRY_AGAIN_LATER,
             _ => CloseCode::PROTOCOL_ERROR,
         }
     }
@@ -140,6 +149,7 @@ impl ProtocolError {
         match self.close_code() {
             CloseCode::INVALID_PAYLOAD => "invalid payload data",
             CloseCode::MESSAGE_TOO_BIG => "message too big",
+            CloseCode::TRY_AGAIN_LATER => "try again later",
             _ => "protocol error",
         }
     }

@@ -21,11 +21,14 @@ use futures_util::task::AtomicWaker;
 use futures_util::SinkExt;
 use tokio::sync::Notify;
 
+mod budget;
 mod cork;
 mod heartbeat;
 mod reader;
 mod writer;
 
+pub use budget::MemoryBudget;
+pub(crate) use budget::{Account, FREE};
 pub use reader::Reader;
 pub use writer::Writer;
 
@@ -47,6 +50,12 @@ type SendFuture = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
 pub(crate) trait FrameSource: Stream<Item = Result<Message, Error>> + Send {
     /// Whether bytes are buffered that the next poll will decode without I/O.
     fn has_buffered(&self) -> bool;
+
+    /// Whether the last poll returned `Pending` for want of room in the memory budget (the
+    /// session bounds that wait), rather than for want of input.
+    fn starved(&self) -> bool {
+        false
+    }
 }
 
 /// A caller's frame stream for [`wrap_io`]: it never reports buffered input, so nothing is corked.
@@ -120,6 +129,8 @@ pub(crate) struct Shared {
     deflater: Option<Box<Mutex<Deflater>>>,
     shutdown: Option<ShutdownHook>,
     close_timeout: Duration,
+    /// How long the reader waits for room in the memory budget before failing with 1013.
+    budget_wait: Duration,
     max_message_size: u64,
     /// Run when the session is gone (reader and writer dropped): what a layer above registered
     /// to forget it, e.g. its topic subscriptions.
@@ -513,6 +524,7 @@ pub(crate) fn open(
         deflater: deflate.map(|d| Box::new(Mutex::new(d.deflater()))),
         shutdown,
         close_timeout: config.close_timeout,
+        budget_wait: config.budget_wait,
         on_drop: std::sync::OnceLock::new(),
         max_message_size: config.max_message_size,
     });
@@ -522,7 +534,8 @@ pub(crate) fn open(
     let weak = Arc::downgrade(&shared);
     let inflater =
         deflate.map(|d| Box::new(MessageInflater::new(d.inflater(config.max_message_size))));
-    let reader = Reader::new(stream, shared.clone(), validated, inflater);
+    let account = Account::new(config.memory_budget.clone());
+    let reader = Reader::new(stream, shared.clone(), validated, inflater, account);
     let writer = Writer::new(shared);
     (reader, writer, weak)
 }

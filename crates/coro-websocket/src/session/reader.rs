@@ -10,7 +10,7 @@ use std::task::{ready, Context, Poll, Waker};
 use bytes::BytesMut;
 use futures_core::Stream;
 
-use super::{Abort, FrameStream, SendFuture, Shared};
+use super::{Abort, Account, FrameStream, SendFuture, Shared};
 use crate::error::{Closed, Error, TimeoutKind};
 use crate::proto::deflate::MessageInflater;
 use crate::proto::{CloseFrame, Message, Opcode, ProtocolError};
@@ -39,6 +39,15 @@ pub struct Reader {
     inflater: Option<Box<MessageInflater>>,
     /// The waker last registered in `reader_waker`, with the wake count at that time.
     registered: Option<(Waker, u32)>,
+    /// A compressed frame being inflated in steps, between two steps.
+    inflating: Option<Box<Message>>,
+    /// What reassembly and inflating hold, taken from the memory budget.
+    account: Account,
+    /// Inflating waits for room in the memory budget.
+    inflate_starved: bool,
+    /// While reading or inflating waits for room in the memory budget: when that wait ends
+    /// the connection.
+    starving: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl std::fmt::Debug for Reader {
@@ -56,6 +65,7 @@ impl Reader {
         shared: Arc<Shared>,
         validated: bool,
         inflater: Option<Box<MessageInflater>>,
+        account: Account,
     ) -> Reader {
         Reader {
             stream,
@@ -69,6 +79,10 @@ impl Reader {
             validated,
             inflater,
             registered: None,
+            inflating: None,
+            account,
+            inflate_starved: false,
+            starving: None,
         }
     }
 
@@ -121,6 +135,7 @@ impl Reader {
             let whole = match (frame.opcode, self.assembly.take()) {
                 (Opcode::Text | Opcode::Binary, None) if frame.fin => frame,
                 (Opcode::Text | Opcode::Binary, None) => {
+                    self.account.hold_anyway(frame.payload.len());
                     self.assembly = Some((frame.opcode, BytesMut::from(&frame.payload[..])));
                     continue;
                 }
@@ -137,9 +152,12 @@ impl Reader {
                     }
                     buf.extend_from_slice(&frame.payload);
                     if !frame.fin {
+                        self.account.hold_anyway(buf.len());
                         self.assembly = Some((opcode, buf));
                         continue;
                     }
+                    // Handed to the application: no longer the budget's to count.
+                    self.account.settle(0);
                     Message::new(opcode, buf.freeze())
                 }
                 (Opcode::Ping | Opcode::Pong | Opcode::Close, partial) => {
@@ -214,12 +232,23 @@ impl Reader {
             if let Some(end) = self.poll_close_deadline(cx, closing) {
                 return Poll::Ready(end);
             }
-            let mut item = match self.stream.as_mut().poll_next(cx) {
-                Poll::Pending if self.out_of_input() => continue,
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(item) => item,
+            let item = if self.inflating.is_some() {
+                self.poll_inflate(cx)
+            } else {
+                self.poll_input(cx)
             };
-            self.took_input(&mut item);
+            let item = match item {
+                Poll::Ready(item) => item,
+                Poll::Pending => match self.poll_starving(cx) {
+                    Some(over) => over,
+                    None if self.out_of_input() => continue,
+                    None => return Poll::Pending,
+                },
+            };
+            let Some(item) = item else {
+                // A compressed frame to inflate, step by step.
+                continue;
+            };
             if let Some(Ok(frame)) = &item {
                 if !closing.received && frame.opcode.is_data() {
                     // The hot path: a data frame owes nothing, and changes nothing in
@@ -344,19 +373,76 @@ impl Reader {
         false
     }
 
-    /// Bookkeeping for what the frame stream gave: the heartbeat's and the corking's flags, and
-    /// inflating (with permessage-deflate).
+    /// Polls the frame stream; then the bookkeeping for what it gave: the heartbeat's and the
+    /// corking's flags. A data frame, with permessage-deflate, is kept to be inflated (`None`).
     #[inline]
-    fn took_input(&mut self, item: &mut Item) {
+    fn poll_input(&mut self, cx: &mut Context<'_>) -> Poll<Option<Item>> {
+        let item = ready!(self.stream.as_mut().poll_next(cx));
         self.shared.reader_waiting.store(false, Ordering::Release);
         self.shared.cork.reader_has_more(self.stream.has_buffered());
-        if let (Some(inflater), Some(Ok(frame))) = (self.inflater.as_mut(), &mut *item) {
-            if frame.opcode.is_data() {
-                if let Err(violation) = inflater.inflate(frame) {
-                    *item = Some(Err(Error::Protocol(violation)));
+        if self.inflater.is_some() {
+            if let Some(Ok(frame)) = item {
+                if frame.opcode.is_data() {
+                    self.inflating = Some(Box::new(frame));
+                    return Poll::Ready(None);
                 }
+                return Poll::Ready(Some(Some(Ok(frame))));
             }
         }
+        Poll::Ready(Some(item))
+    }
+
+    /// Inflates the kept frame by one bounded step, once the memory budget has room for it.
+    /// A frame that needs more steps gives the runtime back in between (`Pending` after waking
+    /// itself), so one connection's large message costs its own time, not everyone's.
+    fn poll_inflate(&mut self, cx: &mut Context<'_>) -> Poll<Option<Item>> {
+        let (Some(inflater), Some(frame)) = (self.inflater.as_mut(), self.inflating.as_mut())
+        else {
+            return Poll::Ready(None);
+        };
+        let assembled = self.assembly.as_ref().map_or(0, |(_, buf)| buf.len());
+        let held = assembled + inflater.pending_output() + INFLATE_STEP;
+        self.inflate_starved = self.account.poll_hold(cx, held).is_pending();
+        if self.inflate_starved {
+            return Poll::Pending;
+        }
+        match inflater.inflate_part(frame, INFLATE_STEP) {
+            Ok(false) => {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            Ok(true) => {
+                let frame = self.inflating.take().expect("checked above");
+                // What is handed on is counted where it goes (reassembly), or no longer.
+                self.account.settle(assembled);
+                Poll::Ready(Some(Some(Ok(*frame))))
+            }
+            Err(violation) => {
+                self.inflating = None;
+                Poll::Ready(Some(Some(Err(Error::Protocol(violation)))))
+            }
+        }
+    }
+
+    /// After a `Pending`: while the wait is for room in the memory budget, bounds it by
+    /// `Config::budget_wait`, and past that fails the connection with 1013 (try again later).
+    fn poll_starving(&mut self, cx: &mut Context<'_>) -> Option<Option<Item>> {
+        if !(self.inflate_starved || self.stream.starved()) {
+            self.starving = None;
+            return None;
+        }
+        let wait = self.shared.budget_wait;
+        let deadline = self
+            .starving
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(wait)));
+        if deadline.as_mut().poll(cx).is_pending() {
+            return None;
+        }
+        self.starving = None;
+        let waited_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+        Some(Some(Some(Err(Error::Protocol(
+            ProtocolError::OverBudget { waited_ms },
+        )))))
     }
 
     /// Handles what the stream gave: hands a frame out, or starts the write obligation it
@@ -425,6 +511,9 @@ impl Reader {
         None
     }
 }
+
+/// Inflated output produced between two yields to the runtime.
+const INFLATE_STEP: usize = 256 << 10;
 
 /// What the reader hands out: a frame, an error, or `None` at the end.
 type Item = Option<Result<Message, Error>>;

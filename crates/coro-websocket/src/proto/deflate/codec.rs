@@ -135,9 +135,37 @@ impl Inflater {
     /// more is inflated), [`ProtocolError::InvalidCompressedData`] for a corrupt stream.
     pub fn inflate(&mut self, input: &[u8], fin: bool) -> Result<Bytes, ProtocolError> {
         let mut out = Vec::new();
-        self.feed(input, &mut out)?;
+        let mut progress = Progress::default();
+        self.inflate_step(input, fin, &mut out, &mut progress, usize::MAX)?;
+        Ok(Bytes::from(out))
+    }
+
+    /// Inflates more of one frame into `out`, stopping once `out` has grown by about `step`
+    /// bytes; `progress` carries the position in `input` from one call to the next. Returns
+    /// `true` once the frame is done (then `progress` is back at its start).
+    ///
+    /// # Errors
+    /// As [`Inflater::inflate`].
+    pub fn inflate_step(
+        &mut self,
+        input: &[u8],
+        fin: bool,
+        out: &mut Vec<u8>,
+        progress: &mut Progress,
+        step: usize,
+    ) -> Result<bool, ProtocolError> {
+        let limit = out.len().saturating_add(step);
+        if !progress.input_done {
+            let (read, done) = self.feed(&input[progress.consumed..], out, limit)?;
+            progress.consumed += read;
+            if !done {
+                return Ok(false);
+            }
+            progress.input_done = true;
+        }
         if fin {
-            self.feed(&TAIL, &mut out)?;
+            let (_, done) = self.feed(&TAIL, out, usize::MAX)?;
+            debug_assert!(done, "the tail flushes what is left");
             self.produced = 0;
             self.taken = 0;
             self.ended = false;
@@ -145,12 +173,20 @@ impl Inflater {
                 self.decompress = None;
             }
         }
-        Ok(Bytes::from(out))
+        *progress = Progress::default();
+        Ok(true)
     }
 
-    fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), ProtocolError> {
+    /// Inflates `input` into `out` until all of it is taken (`true`) or `out` reaches `limit`
+    /// bytes (`false`); returns how much of `input` was taken.
+    fn feed(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> Result<(usize, bool), ProtocolError> {
         if self.ended {
-            return Ok(());
+            return Ok((input.len(), true));
         }
         let mut scratch = [0u8; 16 << 10];
         let mut consumed = 0;
@@ -198,21 +234,37 @@ impl Inflater {
                 // appended tail) is ignored and the next message starts a new stream.
                 self.decompress = None;
                 self.ended = true;
-                return Ok(());
+                return Ok((input.len(), true));
             }
             if consumed == input.len() && written < cap {
-                return Ok(());
+                return Ok((consumed, true));
             }
             if read == 0 && written == 0 {
                 return Err(ProtocolError::InvalidCompressedData);
+            }
+            if out.len() >= limit {
+                return Ok((consumed, false));
             }
         }
     }
 }
 
+/// Where [`Inflater::inflate_step`] stands in a frame it has not finished.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Progress {
+    /// Bytes of the frame's payload taken so far.
+    consumed: usize,
+    /// The payload is all taken; the tail (for the last frame) is left.
+    input_done: bool,
+}
+
 /// The receiving side of permessage-deflate for one connection: inflates each compressed
 /// message frame by frame, and checks inflated text as UTF-8 (RFC 7692 §6.2; the frame decoder
 /// can check only uncompressed text).
+///
+/// A frame can be inflated whole ([`MessageInflater::inflate`]) or in bounded steps
+/// ([`MessageInflater::inflate_part`]), so that a large one does not hold up whatever else the
+/// caller has to do.
 #[derive(Debug)]
 pub struct MessageInflater {
     inflater: Inflater,
@@ -220,6 +272,8 @@ pub struct MessageInflater {
     inflating: Option<bool>,
     /// UTF-8 state of the inflated text so far.
     utf8: Utf8Validator,
+    /// The output and position of a frame inflated in steps, between two steps.
+    partial: Option<(Vec<u8>, Progress)>,
 }
 
 impl MessageInflater {
@@ -229,6 +283,7 @@ impl MessageInflater {
             inflater,
             inflating: None,
             utf8: Utf8Validator::default(),
+            partial: None,
         }
     }
 
@@ -239,26 +294,57 @@ impl MessageInflater {
     /// [`ProtocolError::InvalidCompressedData`] or [`ProtocolError::MessageTooBig`] from the
     /// inflater; [`ProtocolError::InvalidUtf8`] for inflated text that is not UTF-8.
     pub fn inflate(&mut self, frame: &mut Message) -> Result<(), ProtocolError> {
-        if frame.rsv1 {
+        let done = self.inflate_part(frame, usize::MAX)?;
+        debug_assert!(done);
+        Ok(())
+    }
+
+    /// As [`MessageInflater::inflate`], one bounded step at a time: inflates about `step` more
+    /// bytes of `frame` and returns `false` if there is more to do (call again with the same
+    /// frame), or `true` once the frame's payload has been replaced.
+    ///
+    /// # Errors
+    /// As [`MessageInflater::inflate`]; text is checked as it is inflated, so invalid UTF-8 is
+    /// found at the step that produced it.
+    pub fn inflate_part(
+        &mut self,
+        frame: &mut Message,
+        step: usize,
+    ) -> Result<bool, ProtocolError> {
+        if self.partial.is_none() && frame.rsv1 {
             self.inflating = Some(frame.opcode == Opcode::Text);
             self.utf8.reset();
         }
         let Some(is_text) = self.inflating else {
-            return Ok(());
+            return Ok(true);
         };
-        frame.payload = self.inflater.inflate(&frame.payload, frame.fin)?;
-        frame.rsv1 = false;
+        let (mut out, mut progress) = self.partial.take().unwrap_or_default();
+        let checked = out.len();
+        let done =
+            self.inflater
+                .inflate_step(&frame.payload, frame.fin, &mut out, &mut progress, step)?;
         if is_text {
             // RFC 6455 §8.1: text must be UTF-8; checked on the inflated bytes.
-            self.utf8.feed(&frame.payload)?;
-            if frame.fin && !self.utf8.is_complete() {
-                return Err(ProtocolError::InvalidUtf8);
-            }
+            self.utf8.feed(&out[checked..])?;
         }
+        if !done {
+            self.partial = Some((out, progress));
+            return Ok(false);
+        }
+        if is_text && frame.fin && !self.utf8.is_complete() {
+            return Err(ProtocolError::InvalidUtf8);
+        }
+        frame.payload = Bytes::from(out);
+        frame.rsv1 = false;
         if frame.fin {
             self.inflating = None;
         }
-        Ok(())
+        Ok(true)
+    }
+
+    /// Bytes inflated so far of the frame being inflated in steps.
+    pub fn pending_output(&self) -> usize {
+        self.partial.as_ref().map_or(0, |(out, _)| out.len())
     }
 }
 

@@ -12,7 +12,7 @@ mod codec;
 mod extension;
 mod negotiate;
 
-pub use codec::{Deflater, Inflater, MessageInflater};
+pub use codec::{Deflater, Inflater, MessageInflater, Progress};
 pub use negotiate::{negotiate_client, negotiate_server, AnswerError};
 
 /// The extension's registered name.
