@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use coro_websocket::{Config, DeflateConfig, ServerOptions};
+use coro_websocket::{DeflateConfig, MemoryBudget, ServerOptions};
 use tokio_rustls::TlsAcceptor;
 
 use listen::EchoServer;
@@ -79,6 +79,16 @@ pub struct ServeArgs {
     /// message). Default: the number of CPUs this process may run on. Unix sockets: one.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
+    /// Bytes this server may hold for incoming data across all its connections (frame and
+    /// reassembly buffers, inflated output; each connection's first 64 KiB are outside it).
+    /// A connection that needs more than is left waits, then is closed with 1013.
+    /// Default: 256 MiB (docs/limits.md).
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    memory_budget: Option<u64>,
+    /// How long a connection waits for room in the memory budget before it is closed with
+    /// 1013 (try again later), in milliseconds. Default: 5000.
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    budget_wait: Option<u64>,
     /// With --pubsub: extend the topics across every serve attached to this NATS server.
     #[arg(long, value_name = "nats://HOST:PORT", requires = "pubsub")]
     nats: Option<String>,
@@ -132,7 +142,15 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
 
 /// The WebSocket options the flags ask for.
 fn server_options(args: &ServeArgs) -> Result<ServerOptions> {
-    let mut config = Config::default();
+    // The default options carry the process's server budget.
+    let mut config = ServerOptions::default().config;
+    if let Some(bytes) = args.memory_budget {
+        let bytes = usize::try_from(bytes).context("--memory-budget exceeds the address space")?;
+        config.memory_budget = Some(MemoryBudget::new(bytes));
+    }
+    if let Some(ms) = args.budget_wait {
+        config.budget_wait = std::time::Duration::from_millis(ms);
+    }
     if let Some(max) = args.max_message {
         config.max_message_size = max;
         config.max_frame_size = config.max_frame_size.min(max);
