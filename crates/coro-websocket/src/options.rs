@@ -306,8 +306,10 @@ impl Default for ServerOptions {
     /// No subprotocols, extra headers, hook, heartbeat or compression; `Config::default()` with
     /// the process's server budget ([`MemoryBudget::server_default`]).
     fn default() -> Self {
-        let mut config = Config::default();
-        config.memory_budget = Some(MemoryBudget::server_default());
+        let config = Config {
+            memory_budget: Some(MemoryBudget::server_default()),
+            ..Config::default()
+        };
         ServerOptions {
             subprotocols: Vec::new(),
             headers: Headers::default(),

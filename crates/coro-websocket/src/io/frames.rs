@@ -113,6 +113,27 @@ impl<R> FrameReader<R> {
             starved: false,
         }
     }
+
+    /// With a memory budget: how much of `want` the next read may take (inside a large frame,
+    /// at most `GRANT` more at a time; between frames, what fits the bytes held outside the
+    /// budget), once the budget covers it; `Pending` while it has no room.
+    fn poll_room(&mut self, cx: &mut Context<'_>, want: usize, missing: usize) -> Poll<usize> {
+        let spare = self.buf.capacity() - self.buf.len();
+        let most = if missing > 0 {
+            GRANT
+        } else {
+            FREE.saturating_sub(self.buf.len()).max(READ_CHUNK / 4)
+        };
+        let want = want.min(spare).min(most);
+        self.starved = self
+            .account
+            .poll_hold(cx, self.buf.len() + want)
+            .is_pending();
+        if self.starved {
+            return Poll::Pending;
+        }
+        Poll::Ready(want)
+    }
 }
 
 impl<R: AsyncRead + Unpin> Stream for FrameReader<R> {
@@ -156,22 +177,7 @@ impl<R: AsyncRead + Unpin> Stream for FrameReader<R> {
             }
             this.seen = this.seen.max(this.buf.capacity());
             if this.account.is_limited() {
-                // Read only what the budget covers: inside a large frame, at most `GRANT` more
-                // at a time; between frames, what fits the bytes held outside the budget.
-                let spare = this.buf.capacity() - this.buf.len();
-                let most = if missing > 0 {
-                    GRANT
-                } else {
-                    FREE.saturating_sub(this.buf.len()).max(READ_CHUNK / 4)
-                };
-                want = want.min(spare).min(most);
-                this.starved = this
-                    .account
-                    .poll_hold(cx, this.buf.len() + want)
-                    .is_pending();
-                if this.starved {
-                    return Poll::Pending;
-                }
+                want = ready!(this.poll_room(cx, want, missing));
             }
             let limited = &mut (&mut this.buf).limit(want);
             match tokio_util::io::poll_read_buf(Pin::new(&mut this.io), cx, limited) {

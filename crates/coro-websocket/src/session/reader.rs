@@ -401,7 +401,8 @@ impl Reader {
             return Poll::Ready(None);
         };
         let assembled = self.assembly.as_ref().map_or(0, |(_, buf)| buf.len());
-        let held = assembled + inflater.pending_output() + INFLATE_STEP;
+        // The compressed frame is held until it is inflated, beside the output so far.
+        let held = assembled + frame.payload.len() + inflater.pending_output() + INFLATE_STEP;
         self.inflate_starved = self.account.poll_hold(cx, held).is_pending();
         if self.inflate_starved {
             return Poll::Pending;
