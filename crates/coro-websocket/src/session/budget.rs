@@ -1,11 +1,11 @@
 //! The server-wide memory budget for incoming data, and each connection's account with it.
 //!
-//! A connection holds incoming bytes in three places: the frame buffer (a frame not yet whole),
-//! the reassembly buffer (a fragmented message not yet whole) and the output of inflating. Each
-//! of these places keeps an [`Account`]: the first [`FREE`] bytes are its own, so connections
-//! that exchange small messages never touch the shared counter; past that, every byte is taken
-//! from the [`MemoryBudget`] before it is read or produced, and given back when the message is
-//! handed to the application (or the connection ends).
+//! A connection holds incoming bytes in two places, each with an [`Account`]: the frame reader
+//! (a frame not yet whole), and the session's reader (a fragmented message being reassembled,
+//! a compressed frame and its inflated output so far). The first [`FREE`] bytes of each place
+//! are its own, so connections that exchange small messages never touch the shared counter;
+//! past that, every byte is taken from the [`MemoryBudget`] before it is read or produced, and
+//! given back when the message is handed to the application (or the connection ends).
 //!
 //! A place that cannot get room waits: the frame reader stops reading (TCP pushes back on the
 //! peer), inflating stops between two steps. The session bounds that wait by
@@ -100,8 +100,13 @@ impl MemoryBudget {
     fn give(&self, n: usize) {
         self.0.used.fetch_sub(n, Ordering::AcqRel);
         if self.0.waiting.load(Ordering::Acquire) > 0 {
-            let waiters = std::mem::take(&mut *self.0.waiters.lock().expect("never poisoned"));
-            self.0.waiting.store(0, Ordering::Release);
+            let waiters = {
+                // Emptied and counted under one lock: a waiter registering in between would
+                // otherwise be counted out, and never woken by the next give.
+                let mut waiters = self.0.waiters.lock().expect("never poisoned");
+                self.0.waiting.store(0, Ordering::Release);
+                std::mem::take(&mut *waiters)
+            };
             for waker in waiters {
                 waker.wake();
             }

@@ -240,7 +240,7 @@ impl Reader {
             let item = match item {
                 Poll::Ready(item) => item,
                 Poll::Pending => match self.poll_starving(cx) {
-                    Some(over) => over,
+                    Some(over) => Some(over),
                     None if self.out_of_input() => continue,
                     None => return Poll::Pending,
                 },
@@ -427,7 +427,7 @@ impl Reader {
 
     /// After a `Pending`: while the wait is for room in the memory budget, bounds it by
     /// `Config::budget_wait`, and past that fails the connection with 1013 (try again later).
-    fn poll_starving(&mut self, cx: &mut Context<'_>) -> Option<Option<Item>> {
+    fn poll_starving(&mut self, cx: &mut Context<'_>) -> Option<Item> {
         if !(self.inflate_starved || self.stream.starved()) {
             self.starving = None;
             return None;
@@ -441,9 +441,9 @@ impl Reader {
         }
         self.starving = None;
         let waited_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
-        Some(Some(Some(Err(Error::Protocol(
-            ProtocolError::OverBudget { waited_ms },
-        )))))
+        Some(Some(Err(Error::Protocol(ProtocolError::OverBudget {
+            waited_ms,
+        }))))
     }
 
     /// Handles what the stream gave: hands a frame out, or starts the write obligation it
