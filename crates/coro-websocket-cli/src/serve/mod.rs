@@ -8,7 +8,8 @@
 //! - `service`: the hyper side (HTTP/2, and HTTP/1.1 with `--static`): WebSocket upgrades with
 //!   `coro_websocket::upgrade`, the echo, the `-v` lines;
 //! - `files`: `--static`, answering GETs with files from a directory;
-//! - `pubsub`: `--pubsub`, topics instead of the echo, across processes with `--redis`/`--nats`.
+//! - `pubsub`: `--pubsub`, topics instead of the echo, across processes with `--redis`/`--nats`;
+//! - `trim`: giving the heap back to the system after a burst of large messages.
 //!
 //! HTTP/1.1 WebSockets without `--static` never touch hyper: they are `coro_websocket::accept`
 //! over the raw stream, the path the benchmarks measure.
@@ -17,6 +18,7 @@ mod files;
 mod listen;
 mod pubsub;
 mod service;
+mod trim;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -233,6 +235,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         true => Some(pubsub::topics(args.redis.as_deref(), args.nats.as_deref()).await?),
         false => None,
     };
+    let site_budget = options.config.memory_budget.clone();
     let site = Arc::new(Site {
         options,
         static_dir: args.static_dir,
@@ -245,6 +248,9 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         None if threads > 1 => spawn_group(&args.listen, threads, tls, site).await?,
         None => EchoServer::bind_tcp(&args.listen, tls, site).await?,
     };
+    if let Some(budget) = &site_budget {
+        trim::spawn(budget.clone());
+    }
     let signal = shutdown_signal()?;
     {
         let mut out = std::io::stdout().lock();

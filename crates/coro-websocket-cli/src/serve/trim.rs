@@ -1,0 +1,54 @@
+//! Giving memory back to the system after a burst: glibc's allocator keeps the heap pages that
+//! large incoming messages and inflated bombs were freed into, so a server that weathered a flood
+//! would keep that flood's peak resident for good, and a server whose connections come and go
+//! fragments its arenas. Once a second this looks at the memory budget, and when what
+//! connections hold has fallen by `RELEASED` since its last high point, or every `EVERY`
+//! seconds in any case, asks glibc (`malloc_trim`) to return its free pages.
+//!
+//! Only the binary does this: which allocator a process uses is its own choice, not a
+//! library's. Elsewhere than Linux with glibc it does nothing.
+
+use coro_websocket::MemoryBudget;
+
+/// How often the heap is trimmed in any case: with many connections coming and going, glibc's
+/// arenas fragment, and free pages between live blocks stay resident until trimmed.
+#[cfg_attr(not(all(target_os = "linux", target_env = "gnu")), allow(dead_code))]
+const EVERY: u32 = 10;
+
+/// A drop in the budget's use that is worth a trim.
+#[cfg_attr(not(all(target_os = "linux", target_env = "gnu")), allow(dead_code))]
+const RELEASED: usize = 16 << 20;
+
+/// Watches `budget` on the current runtime, trimming the heap after a burst (glibc only).
+pub fn spawn(budget: MemoryBudget) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let (mut high, mut ticks) = (0, 0);
+        loop {
+            tick.tick().await;
+            let used = budget.used();
+            high = high.max(used);
+            ticks += 1;
+            if high - used >= RELEASED || ticks >= EVERY {
+                ticks = 0;
+                // Off the runtime's thread: a trim walks the whole heap.
+                let _ = tokio::task::spawn_blocking(|| {
+                    let started = std::time::Instant::now();
+                    // SAFETY: malloc_trim takes no pointers and only returns free pages to the
+                    // system; glibc allows it at any time from any thread.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        libc::malloc_trim(0)
+                    };
+                    tracing::debug!("malloc_trim took {:?}", started.elapsed());
+                })
+                .await;
+                high = used;
+            }
+        }
+    });
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    drop(budget);
+}
