@@ -105,17 +105,39 @@ fn not_a_websocket(version: http::Version) -> http::Response<Body> {
     response
 }
 
+/// What a WebSocket does: join its topic (`--pubsub`), or echo.
+///
+/// A macro, not an async fn: a task keeps the size of its largest state for its whole life, and
+/// an async fn keeps its arguments for its whole run, so `reader` and `writer` would be held
+/// twice (as arguments, and inside the echo's future) and the request beside them, by every
+/// idle connection. Here they are the caller's locals, moved out when the echo starts.
+macro_rules! session {
+    ($topics:expr, $request:expr, $reader:expr, $writer:expr) => {
+        match $topics {
+            Some(topics) => {
+                let topic = topic_of(&$request);
+                drop($request);
+                Box::pin(super::pubsub::member(topics, topic, $reader, $writer)).await
+            }
+            None => {
+                drop($request);
+                echo($reader, $writer).await
+            }
+        }
+    };
+}
+
 /// Runs the session of an upgraded connection once hyper hands it over.
 async fn upgraded(upgrade: Upgrade, verbose: bool, topics: Option<Topics>, peer: Peer) {
-    match upgrade.await {
-        Ok((request, reader, writer)) => {
-            if verbose {
-                log_accepted(&peer, &request);
-            }
-            session(topics, request, reader, writer).await;
-        }
-        Err(e) => tracing::debug!("upgrade failed: {e}"),
+    // (As in `accept_and_echo`: out of the `Result` in a `let`.)
+    let (request, reader, writer) = match upgrade.await {
+        Ok(upgraded) => upgraded,
+        Err(e) => return tracing::debug!("upgrade failed: {e}"),
+    };
+    if verbose {
+        log_accepted(&peer, &request);
     }
+    session!(topics, request, reader, writer);
 }
 
 /// `accept` over the stream itself, then the echo: HTTP/1.1 without hyper.
@@ -123,15 +145,18 @@ pub async fn accept_and_echo<S>(stream: S, site: Arc<Site>, peer: Peer)
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    match accept(stream, site.options.clone()).await {
-        Ok((request, reader, writer)) => {
-            if site.verbose {
-                log_accepted(&peer, &request);
-            }
-            session(site.topics.clone(), request, reader, writer).await;
-        }
-        Err(e) => tracing::debug!("handshake failed: {e}"),
+    // The handshake's future is boxed: it is done with after the handshake, while a task keeps
+    // the size of its largest state for its whole life (idle memory per connection).
+    // (Taken out of the `Result` in a `let`: a `match` would keep the whole `Result` stored
+    // until its end, beside the echo that runs inside it.)
+    let (request, reader, writer) = match Box::pin(accept(stream, site.options.clone())).await {
+        Ok(accepted) => accepted,
+        Err(e) => return tracing::debug!("handshake failed: {e}"),
+    };
+    if site.verbose {
+        log_accepted(&peer, &request);
     }
+    session!(site.topics.clone(), request, reader, writer);
 }
 
 /// The `-v` line: `accepted PEER PATH over HTTP/1.1` (or HTTP/2).
@@ -144,21 +169,14 @@ fn log_accepted(peer: &str, request: &Request) {
     eprintln!("accepted {peer} {} over {over}", request.path);
 }
 
-/// What a WebSocket does: join its topic (`--pubsub`), or echo.
-async fn session(topics: Option<Topics>, request: Request, reader: Reader, writer: Writer) {
-    match topics {
-        Some(topics) => {
-            // The topic is the path, without the query.
-            let topic = request
-                .path
-                .split('?')
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-            super::pubsub::member(topics, topic, reader, writer).await
-        }
-        None => echo(reader, writer).await,
-    }
+/// A `--pubsub` connection's topic: its path, without the query.
+fn topic_of(request: &Request) -> String {
+    request
+        .path
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// Echoes every data message back with the same type until the connection ends.

@@ -42,12 +42,15 @@ pub fn spawn_connect(args: &[&str]) -> Child {
 /// Runs `connect` with `input` on stdin; returns (exit code, stdout, stderr).
 pub fn run_connect(args: &[&str], input: &str) -> (i32, String, String) {
     let mut child = spawn_connect(args);
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
+    let written = child.stdin.take().unwrap().write_all(input.as_bytes());
+    // A connect that fails exits without reading its input: the pipe is then closed.
+    if let Err(e) = written {
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::BrokenPipe,
+            "writing stdin: {e}"
+        );
+    }
     outcome(child.wait_with_output().unwrap())
 }
 
