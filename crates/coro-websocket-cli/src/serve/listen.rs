@@ -185,22 +185,33 @@ fn reuseport_listener(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
 
 /// Serves one TCP connection: TLS first if configured; then HTTP/2 if it opens with the client
 /// preface, else HTTP/1.1. With `--static`, hyper tells the two apart itself.
-async fn serve_tcp(tcp: TcpStream, tls: Option<TlsAcceptor>, site: Arc<Site>, peer: Peer) {
-    // The other branches are boxed: a task is as large as its largest branch for its whole
-    // life, and `accept`'s echo (the common case, by the ten thousand) is the smallest.
-    if let Some(acceptor) = tls {
-        return Box::pin(serve_tls(tcp, acceptor, site, peer, Protocols::Both)).await;
-    }
-    if site.static_dir.is_some() {
-        return Box::pin(service::serve(tcp, site, peer, Protocols::Both)).await;
-    }
-    let limit = site.options.config.handshake_timeout;
-    match tokio::time::timeout(limit, opens_with_preface(&tcp)).await {
-        Ok(Ok(Some(true))) => Box::pin(service::serve(tcp, site, peer, Protocols::Http2)).await,
-        Ok(Ok(Some(false))) => service::accept_and_echo(tcp, site, peer).await,
-        Ok(Ok(None)) => {}
-        Ok(Err(e)) => tracing::debug!("reading the first bytes failed: {e}"),
-        Err(_) => tracing::debug!("no request within {limit:?}"),
+// An async fn would store its arguments twice (see the comment inside).
+#[allow(clippy::manual_async_fn)]
+fn serve_tcp(
+    tcp: TcpStream,
+    tls: Option<TlsAcceptor>,
+    site: Arc<Site>,
+    peer: Peer,
+) -> impl std::future::Future<Output = ()> + Send {
+    // An `async move` block, not an async fn: an async fn stores its arguments twice (see
+    // `service::echo`).
+    async move {
+        // The other branches are boxed: a task is as large as its largest branch for its whole
+        // life, and `accept`'s echo (the common case, by the ten thousand) is the smallest.
+        if let Some(acceptor) = tls {
+            return Box::pin(serve_tls(tcp, acceptor, site, peer, Protocols::Both)).await;
+        }
+        if site.static_dir.is_some() {
+            return Box::pin(service::serve(tcp, site, peer, Protocols::Both)).await;
+        }
+        let limit = site.options.config.handshake_timeout;
+        match tokio::time::timeout(limit, opens_with_preface(&tcp)).await {
+            Ok(Ok(Some(true))) => Box::pin(service::serve(tcp, site, peer, Protocols::Http2)).await,
+            Ok(Ok(Some(false))) => service::accept_and_echo(tcp, site, peer).await,
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::debug!("reading the first bytes failed: {e}"),
+            Err(_) => tracing::debug!("no request within {limit:?}"),
+        }
     }
 }
 

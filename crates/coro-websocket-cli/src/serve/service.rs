@@ -141,22 +141,30 @@ async fn upgraded(upgrade: Upgrade, verbose: bool, topics: Option<Topics>, peer:
 }
 
 /// `accept` over the stream itself, then the echo: HTTP/1.1 without hyper.
-pub async fn accept_and_echo<S>(stream: S, site: Arc<Site>, peer: Peer)
+pub fn accept_and_echo<S>(
+    stream: S,
+    site: Arc<Site>,
+    peer: Peer,
+) -> impl std::future::Future<Output = ()> + Send
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    // The handshake's future is boxed: it is done with after the handshake, while a task keeps
-    // the size of its largest state for its whole life (idle memory per connection).
-    // (Taken out of the `Result` in a `let`: a `match` would keep the whole `Result` stored
-    // until its end, beside the echo that runs inside it.)
-    let (request, reader, writer) = match Box::pin(accept(stream, site.options.clone())).await {
-        Ok(accepted) => accepted,
-        Err(e) => return tracing::debug!("handshake failed: {e}"),
-    };
-    if site.verbose {
-        log_accepted(&peer, &request);
+    // An `async move` block, not an async fn, as `echo`. The handshake's future is boxed, and
+    // boxed here, so that the block holds it rather than the stream: it is freed once the
+    // handshake is done, while a task keeps the size of its largest state for its whole life.
+    let handshake = Box::pin(accept(stream, site.options.clone()));
+    async move {
+        // (Out of the `Result` in a `let`: a `match` would keep the whole `Result` stored until
+        // its end, beside the echo that runs inside it.)
+        let (request, reader, writer) = match handshake.await {
+            Ok(accepted) => accepted,
+            Err(e) => return tracing::debug!("handshake failed: {e}"),
+        };
+        if site.verbose {
+            log_accepted(&peer, &request);
+        }
+        session!(site.topics.clone(), request, reader, writer);
     }
-    session!(site.topics.clone(), request, reader, writer);
 }
 
 /// The `-v` line: `accepted PEER PATH over HTTP/1.1` (or HTTP/2).
@@ -180,19 +188,22 @@ fn topic_of(request: &Request) -> String {
 }
 
 /// Echoes every data message back with the same type until the connection ends.
-async fn echo(mut reader: Reader, mut writer: Writer) {
-    loop {
-        match reader.read_message().await {
-            Ok(Some(message)) => {
-                if let Err(e) = writer.write(message).await {
-                    tracing::debug!("write failed: {e}");
-                    break;
-                }
-            }
-            Ok(None) => break,
-            Err(e) => {
-                tracing::debug!("connection ended: {e}");
-                break;
+// An async fn would store its arguments twice (see the comment inside).
+#[allow(clippy::manual_async_fn)]
+fn echo(mut reader: Reader, mut writer: Writer) -> impl std::future::Future<Output = ()> + Send {
+    // A plain fn around an `async move` block rather than an async fn: an async fn stores its
+    // arguments twice (as captured, and as the body's own bindings), 200 B more per connection.
+    async move {
+        loop {
+            // (Out of the `Result` in a `let`, as in `accept_and_echo`: a `match` would keep it
+            // stored beside the write.)
+            let message = match reader.read_message().await {
+                Ok(Some(message)) => message,
+                Ok(None) => break,
+                Err(e) => return tracing::debug!("connection ended: {e}"),
+            };
+            if let Err(e) = writer.write(message).await {
+                return tracing::debug!("write failed: {e}");
             }
         }
     }
