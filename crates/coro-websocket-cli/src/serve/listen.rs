@@ -185,7 +185,8 @@ fn reuseport_listener(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
 
 /// Serves one TCP connection: TLS first if configured; then HTTP/2 if it opens with the client
 /// preface, else HTTP/1.1. With `--static`, hyper tells the two apart itself.
-// An async fn would store its arguments twice (see the comment inside).
+// An `async move` block, not an async fn: an async fn stores its arguments twice (see
+// `service::echo`).
 #[allow(clippy::manual_async_fn)]
 fn serve_tcp(
     tcp: TcpStream,
@@ -193,8 +194,6 @@ fn serve_tcp(
     site: Arc<Site>,
     peer: Peer,
 ) -> impl std::future::Future<Output = ()> + Send {
-    // An `async move` block, not an async fn: an async fn stores its arguments twice (see
-    // `service::echo`).
     async move {
         // The other branches are boxed: a task is as large as its largest branch for its whole
         // life, and `accept`'s echo (the common case, by the ten thousand) is the smallest.

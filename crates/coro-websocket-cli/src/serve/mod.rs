@@ -248,8 +248,8 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         None if threads > 1 => spawn_group(&args.listen, threads, tls, site).await?,
         None => EchoServer::bind_tcp(&args.listen, tls, site).await?,
     };
-    if let Some(budget) = &site_budget {
-        trim::spawn(budget.clone());
+    if let Some(budget) = site_budget {
+        trim::spawn(budget);
     }
     let signal = shutdown_signal()?;
     {

@@ -12,11 +12,11 @@ use coro_websocket::MemoryBudget;
 
 /// How often the heap is trimmed in any case: with many connections coming and going, glibc's
 /// arenas fragment, and free pages between live blocks stay resident until trimmed.
-#[cfg_attr(not(all(target_os = "linux", target_env = "gnu")), allow(dead_code))]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 const EVERY: u32 = 10;
 
 /// A drop in the budget's use that is worth a trim.
-#[cfg_attr(not(all(target_os = "linux", target_env = "gnu")), allow(dead_code))]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 const RELEASED: usize = 16 << 20;
 
 /// Watches `budget` on the current runtime, trimming the heap after a burst (glibc only).
