@@ -55,7 +55,7 @@ pub use handshake::Headers;
 pub use io::{connect, Response, Socket};
 pub use options::{Heartbeat, HeartbeatMode, Http, Options, WrapOptions};
 pub use proto::{Message, Opcode};
-pub use session::{wrap_io, MemoryBudget, Reader, Writer};
+pub use session::{wrap_io, MemoryBudget, Reader, WebSocket, Writer};
 pub use tls::{Tls, TlsConfig};
 pub use url::{parse_url, WsUrl};
 

@@ -19,7 +19,7 @@ use crate::options::{Http, Options};
 use crate::proto::deflate::{negotiate_client, Deflate};
 use crate::proto::Role;
 use crate::redirect::{self, RedirectError};
-use crate::session::{Reader, Writer};
+use crate::session::{Handle, Reader, WebSocket, Writer};
 use crate::url::{default_port, host_header};
 
 /// The most of a refused upgrade's body that is kept.
@@ -54,6 +54,39 @@ const MAX_REFUSAL_BODY: usize = 64 << 10;
 /// # Ok(()) }
 /// ```
 pub async fn connect(options: Options) -> Result<(Response, Reader, Writer), Error> {
+    let (response, ws) = WebSocket::connect(options).await?;
+    let (reader, writer, session) = ws.split_weak();
+    let response = Response {
+        socket: response.socket.with_session(Handle::Split(session)),
+        ..response
+    };
+    Ok((response, reader, writer))
+}
+
+impl WebSocket {
+    /// Connects as [`connect`] does, and returns the connection as one [`WebSocket`] instead
+    /// of a reader and a writer.
+    ///
+    /// # Errors
+    /// As [`connect`].
+    ///
+    /// ```no_run
+    /// use coro_websocket::{Message, Options, WebSocket};
+    /// use futures_util::StreamExt;
+    /// # #[tokio::main] async fn main() -> Result<(), coro_websocket::Error> {
+    /// let (_res, mut ws) = WebSocket::connect(Options::from_url("ws://127.0.0.1:9001/")?).await?;
+    /// ws.send(Message::text("hello")).await?;
+    /// while let Some(msg) = ws.next().await {
+    ///     println!("{:?}", msg?.as_text());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(options: Options) -> Result<(Response, WebSocket), Error> {
+        connect_unsplit(options).await
+    }
+}
+
+async fn connect_unsplit(options: Options) -> Result<(Response, WebSocket), Error> {
     options.config.validate()?;
     if let Some(deflate) = &options.compression {
         deflate.validate()?;
@@ -82,7 +115,7 @@ pub async fn connect(options: Options) -> Result<(Response, Reader, Writer), Err
         control: Some(control),
         deflate,
     };
-    let (reader, writer, session) = start_session(stream, Role::Client, start);
+    let ws = start_session(stream, Role::Client, start);
     let keep_alive = match head.headers.get("connection") {
         Some(v) => handshake::has_token(v, "keep-alive"),
         None => head.version != http::Version::HTTP_10,
@@ -95,10 +128,10 @@ pub async fn connect(options: Options) -> Result<(Response, Reader, Writer), Err
         headers: head.headers,
         subprotocol,
         extensions,
-        socket: Socket::new(addrs, session),
+        socket: Socket::new(addrs, ws.handle()),
         url_chain,
     };
-    Ok((response, reader, writer))
+    Ok((response, ws))
 }
 
 /// A client connection whose upgrade succeeded.

@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Weak;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -17,7 +16,7 @@ use crate::error::{Error, TimeoutKind};
 use crate::options::Heartbeat;
 use crate::proto::deflate::Deflate;
 use crate::proto::{FrameDecoder, Role};
-use crate::session::{self, Reader, Shared, ShutdownHook, Writer};
+use crate::session::{self, ShutdownHook, WebSocket};
 
 /// Any byte stream a WebSocket can run over.
 pub(super) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -131,11 +130,7 @@ pub(super) struct Start<'a> {
 }
 
 /// Splits the stream and starts the session over a [`FrameReader`] and a [`FrameWriter`].
-pub(super) fn start_session(
-    stream: Conn,
-    role: Role,
-    start: Start<'_>,
-) -> (Reader, Writer, Weak<Shared>) {
+pub(super) fn start_session(stream: Conn, role: Role, start: Start<'_>) -> WebSocket {
     let Start {
         leftover,
         config,
@@ -169,7 +164,7 @@ pub(super) fn start_session(
         validated: true,
         deflate,
     };
-    session::open(source, sink, role, config, heartbeat, under)
+    session::open_owned(source, sink, role, config, heartbeat, under)
 }
 
 /// The sink type the session takes.

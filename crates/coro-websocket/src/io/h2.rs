@@ -27,7 +27,7 @@ use crate::handshake::{
 use crate::options::Options;
 use crate::proto::deflate::negotiate_client;
 use crate::proto::Role;
-use crate::session::{Reader, Writer};
+use crate::session::{Handle, Reader, Writer};
 
 /// The receive window of each stream: enough not to limit a stream on a fast network, and what
 /// one stalled reader holds at most.
@@ -119,7 +119,7 @@ impl Http2Client {
             deflate,
         };
         let (reader, writer, session) =
-            start_session(Conn::Other(Box::new(stream)), Role::Client, start);
+            start_session(Conn::Other(Box::new(stream)), Role::Client, start).split_weak();
         let url = crate::redirect::url_of(&Options {
             pathname: pathname.to_owned(),
             ..self.options.clone()
@@ -132,7 +132,7 @@ impl Http2Client {
             headers: head.headers,
             subprotocol,
             extensions,
-            socket: Socket::new(Default::default(), session),
+            socket: Socket::new(Default::default(), Handle::Split(session)),
             url_chain: vec![url.to_string()],
         };
         Ok((response, reader, writer))

@@ -2,11 +2,10 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Weak;
 
 use super::conn::Addrs;
 use crate::handshake::Headers;
-use crate::session::Shared;
+use crate::session::Handle;
 
 /// The answer to a successful upgrade: the seed's `Response` structure.
 #[derive(Debug)]
@@ -41,12 +40,17 @@ pub struct Response {
 #[derive(Debug, Clone)]
 pub struct Socket {
     addrs: Addrs,
-    session: Weak<Shared>,
+    session: Handle,
 }
 
 impl Socket {
-    pub(super) fn new(addrs: Addrs, session: Weak<Shared>) -> Socket {
+    pub(super) fn new(addrs: Addrs, session: Handle) -> Socket {
         Socket { addrs, session }
+    }
+
+    /// The same socket, its session now reached through `session` (after a split).
+    pub(super) fn with_session(self, session: Handle) -> Socket {
+        Socket { session, ..self }
     }
 
     /// The local address, for TCP.
@@ -67,8 +71,6 @@ impl Socket {
     /// Ends the connection at once, without a close handshake: the socket is shut down both
     /// ways, the reader returns `Ok(None)` and writes fail. This is `res.socket:shutdown()`.
     pub fn shutdown(&self) {
-        if let Some(shared) = self.session.upgrade() {
-            shared.shutdown();
-        }
+        self.session.shutdown();
     }
 }

@@ -13,7 +13,7 @@ use crate::handshake::{
 use crate::options::ServerOptions;
 use crate::proto::deflate::{negotiate_server, Deflate};
 use crate::proto::Role;
-use crate::session::{Reader, Writer};
+use crate::session::{Reader, WebSocket, Writer};
 
 /// Accepts a WebSocket connection on an established stream: the server side of the handshake.
 ///
@@ -48,16 +48,46 @@ pub async fn accept<S>(
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    // Boxed so that the handshake's state (buffers, timers) does not size the caller's task for
-    // the connection's whole life: at 10,000 idle connections this halves the memory per
-    // connection.
-    Box::pin(accept_boxed(stream, options)).await
+    let (request, ws) = WebSocket::accept(stream, options).await?;
+    let (reader, writer) = ws.split();
+    Ok((request, reader, writer))
 }
 
-async fn accept_boxed<S>(
-    stream: S,
-    options: ServerOptions,
-) -> Result<(Request, Reader, Writer), Error>
+impl WebSocket {
+    /// Accepts a connection as [`accept`] does, and returns it as one [`WebSocket`] instead of
+    /// a reader and a writer.
+    ///
+    /// # Errors
+    /// As [`accept`].
+    ///
+    /// ```no_run
+    /// use coro_websocket::{ServerOptions, WebSocket};
+    /// use futures_util::StreamExt;
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// loop {
+    ///     let (tcp, _) = listener.accept().await?;
+    ///     tokio::spawn(async move {
+    ///         let Ok((_request, mut ws)) = WebSocket::accept(tcp, ServerOptions::default()).await else { return };
+    ///         while let Some(Ok(msg)) = ws.next().await {
+    ///             if msg.opcode.is_data() && ws.send(msg).await.is_err() { break }
+    ///         }
+    ///     });
+    /// }
+    /// # }
+    /// ```
+    pub async fn accept<S>(stream: S, options: ServerOptions) -> Result<(Request, WebSocket), Error>
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        // Boxed so that the handshake's state (buffers, timers) does not size the caller's task
+        // for the connection's whole life: at 10,000 idle connections this halves the memory
+        // per connection.
+        Box::pin(accept_boxed(stream, options)).await
+    }
+}
+
+async fn accept_boxed<S>(stream: S, options: ServerOptions) -> Result<(Request, WebSocket), Error>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
@@ -90,8 +120,7 @@ where
         control: None,
         deflate,
     };
-    let (reader, writer, _) = start_session(stream, Role::Server, start);
-    Ok((request, reader, writer))
+    Ok((request, start_session(stream, Role::Server, start)))
 }
 
 async fn server_handshake(

@@ -185,7 +185,7 @@ impl IntoFuture for Upgrade {
                 deflate: self.deflate,
             };
             let stream = Conn::Other(Box::new(TokioIo::new(upgraded)));
-            let (reader, writer, _) = start_session(stream, Role::Server, start);
+            let (reader, writer) = start_session(stream, Role::Server, start).split();
             Ok((self.request, reader, writer))
         })
     }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Frames at least this large are never corked: they fill a write on their own, and sending
 /// them at once frees their payload, which shares the read buffer the next frame is read into.
-const CORK_MAX: usize = 32 << 10;
+pub(super) const CORK_MAX: usize = 32 << 10;
 
 /// The corking state of one session.
 #[derive(Debug, Default)]
@@ -22,6 +22,14 @@ pub(super) struct Cork {
 }
 
 impl Cork {
+    /// The state of a session split after writes were corked (`owed`) or not.
+    pub(super) fn owing(owed: bool) -> Cork {
+        Cork {
+            reader_has_more: AtomicBool::new(false),
+            owed: AtomicBool::new(owed),
+        }
+    }
+
     /// Writer, after buffering a frame of `len` payload bytes: whether it may stay buffered
     /// (the reader will flush it). Re-checks after marking the buffer owed, in case the reader
     /// ran dry in between (SeqCst orders the two flags).

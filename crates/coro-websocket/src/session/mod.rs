@@ -24,19 +24,28 @@ use tokio::sync::Notify;
 mod budget;
 mod cork;
 mod heartbeat;
+mod link;
+mod open;
+mod owned;
+mod read;
 mod reader;
+mod split;
+mod websocket;
 mod writer;
 
 pub use budget::MemoryBudget;
 pub(crate) use budget::{Account, FREE};
+pub(crate) use open::{open_owned, Under};
+pub use open::wrap_io;
+pub(crate) use owned::Control;
 pub use reader::Reader;
+pub use websocket::WebSocket;
 pub use writer::Writer;
 
 use cork::Cork;
 
 use crate::error::{Closed, Error};
-use crate::options::{Heartbeat, WrapOptions};
-use crate::proto::deflate::{Deflate, Deflater, MessageInflater};
+use crate::proto::deflate::Deflater;
 use crate::proto::{Connection, Message, Opcode, Role, SendError, Sent};
 
 type FrameStream = Pin<Box<dyn FrameSource>>;
@@ -312,13 +321,7 @@ impl Shared {
             if msg.opcode == Opcode::Close {
                 self.closing.store(true, Ordering::Release);
             }
-            conn.send(msg).map_err(|e| match e {
-                SendError::AlreadyClosed => Error::ConnectionClosed(Box::new(Closed {
-                    sent: conn.close_sent().cloned(),
-                    received: conn.close_received().cloned(),
-                })),
-                other => Error::Send(other),
-            })?
+            admit(&mut conn, msg)?
         };
         self.compress(msg);
         self.mask(msg);
@@ -396,15 +399,7 @@ impl Shared {
         let Some(deflater) = &self.deflater else {
             return;
         };
-        if !msg.fin || !msg.compress || !matches!(msg.opcode, Opcode::Text | Opcode::Binary) {
-            return;
-        }
-        let mut deflater = deflater.lock().unwrap_or_else(|p| p.into_inner());
-        if deflater.wants(msg.payload.len()) {
-            let d = &mut *deflater;
-            msg.payload = d.compress(&msg.payload);
-            msg.rsv1 = true;
-        }
+        deflate(&mut deflater.lock().unwrap_or_else(|p| p.into_inner()), msg);
     }
 
     /// Writes out whatever corked writes left in the sink's buffer.
@@ -434,108 +429,52 @@ impl Shared {
     }
 }
 
-/// Wraps a frame stream and a frame sink into a WebSocket session: the seed's `wrapIo`.
-///
-/// `raw_read` and `raw_write` carry whole frames, typically the two halves of a
-/// `tokio_util::codec::Framed` over [`FrameCodec`](crate::FrameCodec). The returned pair behaves
-/// like the one [`connect`](crate::connect) returns (which is built on this function): pings are
-/// answered, closes echoed, the close handshake is bounded by `config.close_timeout`, and the
-/// heartbeat runs if asked for. `options.mask` selects the role: `true` for a client.
-///
-/// # Panics
-/// With a heartbeat, this must be called inside a tokio runtime (it spawns the heartbeat task).
-///
-/// ```
-/// use coro_websocket::{wrap_io, FrameCodec, Message, WrapOptions, proto::Role};
-/// use futures_util::StreamExt;
-/// use tokio_util::codec::Framed;
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), coro_websocket::Error> {
-/// let (a, b) = tokio::io::duplex(4096);
-/// let (client_sink, client_stream) = Framed::new(a, FrameCodec::new(Role::Client, &Default::default())).split();
-/// let (server_sink, server_stream) = Framed::new(b, FrameCodec::new(Role::Server, &Default::default())).split();
-/// let (_cr, mut cw) = wrap_io(client_stream, client_sink, WrapOptions { mask: true, ..Default::default() });
-/// let (mut sr, _sw) = wrap_io(server_stream, server_sink, WrapOptions::default());
-/// cw.write(Message::text("over a pipe")).await?;
-/// let got = sr.read().await?.unwrap();
-/// assert_eq!(got.as_text(), Some("over a pipe"));
-/// assert!(got.mask);
-/// # Ok(()) }
-/// ```
-pub fn wrap_io<R, W>(raw_read: R, raw_write: W, options: WrapOptions) -> (Reader, Writer)
-where
-    R: Stream<Item = Result<Message, Error>> + Send + 'static,
-    W: Sink<Message, Error = Error> + Send + 'static,
-{
-    let role = options.role();
-    let (reader, writer, _) = open(
-        Box::pin(Foreign(Box::pin(raw_read))),
-        Box::pin(raw_write),
-        role,
-        &options.config,
-        options.heartbeat,
-        Under::default(),
-    );
-    (reader, writer)
+/// Asks the state machine to send `msg`: the check every frame the application writes goes
+/// through, in both kinds of session.
+fn admit(conn: &mut Connection, msg: &Message) -> Result<Sent, Error> {
+    conn.send(msg).map_err(|e| match e {
+        SendError::AlreadyClosed => Error::ConnectionClosed(Box::new(Closed {
+            sent: conn.close_sent().cloned(),
+            received: conn.close_received().cloned(),
+        })),
+        other => Error::Send(other),
+    })
 }
 
-/// What lies under a session besides its frame stream and sink.
-#[derive(Default)]
-pub(crate) struct Under {
-    /// Ends the transport at once on abort (an OS socket's shutdown).
-    pub(crate) shutdown: Option<ShutdownHook>,
-    /// The stream comes from our own decoder (text already UTF-8-checked, sizes bounded).
-    pub(crate) validated: bool,
-    /// The negotiated permessage-deflate parameters, seen from this end.
-    pub(crate) deflate: Option<Deflate>,
-}
-
-/// Builds a session; `validated` says the stream comes from our own decoder (so text is already
-/// UTF-8-checked and sizes bounded).
-pub(crate) fn open(
-    stream: FrameStream,
-    sink: FrameSink,
-    role: Role,
-    config: &crate::Config,
-    heartbeat: Option<Heartbeat>,
-    under: Under,
-) -> (Reader, Writer, Weak<Shared>) {
-    let Under {
-        shutdown,
-        validated,
-        deflate,
-    } = under;
-    let shared = Arc::new(Shared {
-        role,
-        conn: Mutex::new(Connection::new(role).with_close_timeout(config.close_timeout)),
-        sink: futures_util::lock::Mutex::new(sink),
-        abort: Mutex::new(None),
-        aborted: AtomicBool::new(false),
-        abort_notify: Notify::new(),
-        reader_waker: AtomicWaker::new(),
-        reader_wakes: AtomicU32::new(0),
-        activity: AtomicU64::new(0),
-        reader_waiting: AtomicBool::new(false),
-        cork: Cork::default(),
-        closing: AtomicBool::new(false),
-        // Boxed, like the inflater: ~170 bytes each that connections without compression
-        // should not carry.
-        deflater: deflate.map(|d| Box::new(Mutex::new(d.deflater()))),
-        shutdown,
-        close_timeout: config.close_timeout,
-        budget_wait: config.budget_wait,
-        on_drop: std::sync::OnceLock::new(),
-        max_message_size: config.max_message_size,
-    });
-    if let Some(hb) = heartbeat {
-        heartbeat::spawn(Arc::downgrade(&shared), hb);
+/// permessage-deflate: compresses a whole (single-frame) data message the application asked to
+/// compress, when the compressor wants it (large enough).
+fn deflate(deflater: &mut Deflater, msg: &mut Message) {
+    if !msg.fin || !msg.compress || !matches!(msg.opcode, Opcode::Text | Opcode::Binary) {
+        return;
     }
-    let weak = Arc::downgrade(&shared);
-    let inflater =
-        deflate.map(|d| Box::new(MessageInflater::new(d.inflater(config.max_message_size))));
-    let account = Account::new(config.memory_budget.clone());
-    let reader = Reader::new(stream, shared.clone(), validated, inflater, account);
-    let writer = Writer::new(shared);
-    (reader, writer, weak)
+    if deflater.wants(msg.payload.len()) {
+        msg.payload = deflater.compress(&msg.payload);
+        msg.rsv1 = true;
+    }
+}
+
+/// A handle on a session for [`Socket`](crate::Socket): what `shutdown()` ends.
+#[derive(Debug, Clone)]
+pub(crate) enum Handle {
+    /// A split session (the seed's `connect`).
+    Split(Weak<Shared>),
+    /// An unsplit one, until and after it is split.
+    Owned(Weak<Control>),
+}
+
+impl Handle {
+    pub(crate) fn shutdown(&self) {
+        match self {
+            Handle::Split(weak) => {
+                if let Some(shared) = weak.upgrade() {
+                    shared.shutdown();
+                }
+            }
+            Handle::Owned(weak) => {
+                if let Some(control) = weak.upgrade() {
+                    control.shutdown();
+                }
+            }
+        }
+    }
 }
