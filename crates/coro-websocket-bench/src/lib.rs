@@ -1,9 +1,9 @@
 //! The load generator behind `coro-websocket bench`, as a library: the CLI parses [`BenchArgs`]
 //! with its other subcommands and hands them to [`run`]. Benchmark tooling only, kept out of the
 //! product: the CLI depends on this crate, and the comparison bench against peer libraries
-//! (`examples/compare`, with the peer echo servers `examples/tungstenite_echo` and
-//! `examples/fastws_echo`, and `examples/deflate_memory`) lives here with those libraries as
-//! dev-dependencies, so building or testing the CLI never compiles them.
+//! (`examples/compare`, with the peer echo servers `examples/tungstenite_echo`,
+//! `examples/fastws_echo` and `examples/sockudo_echo`, and `examples/deflate_memory`) lives here
+//! with those libraries as dev-dependencies, so building or testing the CLI never compiles them.
 //!
 //! `compare` runs the CLI binary (`target/release/coro-websocket`) beside the examples, so build
 //! both before running it:

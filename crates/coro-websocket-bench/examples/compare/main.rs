@@ -1,5 +1,6 @@
-//! The comparison bench: our echo server against tokio-tungstenite's and fastwebsockets' (and,
-//! with `--uws PATH`, uWebSockets'), over the same grid, in one run, on the same machine.
+//! The comparison bench: our echo server against tokio-tungstenite's, fastwebsockets' and
+//! sockudo-ws's (and, with `--uws PATH`, uWebSockets'), over the same grid, in one run, on the
+//! same machine.
 //!
 //! Each server runs pinned to CPU 0 (`taskset -c 0`), the load generator (`coro-websocket bench`)
 //! pinned to CPU 1. Servers are interleaved within each cell (the order rotates with each
@@ -438,53 +439,46 @@ fn main() {
     }
 }
 
-fn run() -> Result<()> {
-    let o = parse_options()?;
-    let examples = std::env::current_exe()?
-        .parent()
-        .ok_or("no executable directory")?
-        .to_path_buf();
-    let bench = examples.join("../coro-websocket");
-    for p in [
-        &bench,
-        &examples.join("tungstenite_echo"),
-        &examples.join("fastws_echo"),
-    ] {
-        if !p.exists() {
+/// The Rust peers of the grid, by name and echo server example, in column order after ours.
+const RUST_PEERS: [(&str, &str); 3] = [
+    ("tokio-tungstenite", "tungstenite_echo"),
+    ("fastwebsockets", "fastws_echo"),
+    ("sockudo-ws", "sockudo_echo"),
+];
+
+/// The servers of the grid: ours first (the ratios are ours / peer), then the Rust peers, then
+/// uWebSockets with `--uws`.
+fn grid_peers(bench: &Path, examples: &Path, o: &Options) -> Result<Vec<Peer>> {
+    let announcing = |name, program: PathBuf, args: Vec<String>| Peer {
+        name,
+        program,
+        launch: Launch::Announces {
+            args,
+            tls_args: tls_flags,
+        },
+    };
+    let listen = "127.0.0.1:0".to_owned();
+    let mut peers = vec![announcing(
+        "coro-websocket",
+        bench.to_path_buf(),
+        vec!["serve".into(), "--listen".into(), listen.clone()],
+    )];
+    for (name, example) in RUST_PEERS {
+        peers.push(announcing(
+            name,
+            examples.join(example),
+            vec![listen.clone()],
+        ));
+    }
+    for p in &peers {
+        if !p.program.exists() {
             return Err(format!(
                 "{} is missing: run `cargo build --release -p coro-websocket-cli -p coro-websocket-bench --bins --examples`",
-                p.display()
+                p.program.display()
             )
             .into());
         }
     }
-    let listen = "127.0.0.1:0".to_owned();
-    let mut peers = vec![
-        Peer {
-            name: "coro-websocket",
-            program: bench.clone(),
-            launch: Launch::Announces {
-                args: vec!["serve".into(), "--listen".into(), listen.clone()],
-                tls_args: tls_flags,
-            },
-        },
-        Peer {
-            name: "tokio-tungstenite",
-            program: examples.join("tungstenite_echo"),
-            launch: Launch::Announces {
-                args: vec![listen.clone()],
-                tls_args: tls_flags,
-            },
-        },
-        Peer {
-            name: "fastwebsockets",
-            program: examples.join("fastws_echo"),
-            launch: Launch::Announces {
-                args: vec![listen],
-                tls_args: tls_flags,
-            },
-        },
-    ];
     if let Some(path) = &o.uws {
         if !path.is_file() {
             return Err(format!("--uws {}: no such file", path.display()).into());
@@ -495,6 +489,17 @@ fn run() -> Result<()> {
             launch: Launch::External,
         });
     }
+    Ok(peers)
+}
+
+fn run() -> Result<()> {
+    let o = parse_options()?;
+    let examples = std::env::current_exe()?
+        .parent()
+        .ok_or("no executable directory")?
+        .to_path_buf();
+    let bench = examples.join("../coro-websocket");
+    let mut peers = grid_peers(&bench, &examples, &o)?;
     if o.axum {
         peers = axum_peers(&examples)?;
     }
