@@ -10,7 +10,7 @@ use std::sync::Arc;
 use coro_websocket::handshake::HandshakeError;
 use coro_websocket::pubsub::Topics;
 use coro_websocket::upgrade::{self, Body, Upgrade, CONNECTION_WINDOW, STREAM_WINDOW};
-use coro_websocket::{accept, Reader, Rejection, Request, Writer};
+use coro_websocket::{Rejection, Request, WebSocket};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -108,20 +108,21 @@ fn not_a_websocket(version: http::Version) -> http::Response<Body> {
 /// What a WebSocket does: join its topic (`--pubsub`), or echo.
 ///
 /// A macro, not an async fn: a task keeps the size of its largest state for its whole life, and
-/// an async fn keeps its arguments for its whole run, so `reader` and `writer` would be held
-/// twice (as arguments, and inside the echo's future) and the request beside them, by every
-/// idle connection. Here they are the caller's locals, moved out when the echo starts.
+/// an async fn keeps its arguments for its whole run, so the connection would be held twice
+/// (as an argument, and inside the echo's future) and the request beside it, by every idle
+/// connection. Here they are the caller's locals, moved out when the echo starts.
 macro_rules! session {
-    ($topics:expr, $request:expr, $reader:expr, $writer:expr) => {
+    ($topics:expr, $request:expr, $ws:expr) => {
         match $topics {
             Some(topics) => {
                 let topic = topic_of(&$request);
                 drop($request);
-                Box::pin(super::pubsub::member(topics, topic, $reader, $writer)).await
+                let (reader, writer) = $ws.split();
+                Box::pin(super::pubsub::member(topics, topic, reader, writer)).await
             }
             None => {
                 drop($request);
-                echo($reader, $writer).await
+                echo($ws).await
             }
         }
     };
@@ -130,14 +131,14 @@ macro_rules! session {
 /// Runs the session of an upgraded connection once hyper hands it over.
 async fn upgraded(upgrade: Upgrade, verbose: bool, topics: Option<Topics>, peer: Peer) {
     // (As in `accept_and_echo`: out of the `Result` in a `let`.)
-    let (request, reader, writer) = match upgrade.await {
+    let (request, ws) = match upgrade.into_websocket().await {
         Ok(upgraded) => upgraded,
         Err(e) => return tracing::debug!("upgrade failed: {e}"),
     };
     if verbose {
         log_accepted(&peer, &request);
     }
-    session!(topics, request, reader, writer);
+    session!(topics, request, ws);
 }
 
 /// `accept` over the stream itself, then the echo: HTTP/1.1 without hyper.
@@ -152,18 +153,18 @@ where
     // An `async move` block, not an async fn, as `echo`. The handshake's future is boxed, and
     // boxed here, so that the block holds it rather than the stream: it is freed once the
     // handshake is done, while a task keeps the size of its largest state for its whole life.
-    let handshake = Box::pin(accept(stream, site.options.clone()));
+    let handshake = Box::pin(WebSocket::accept(stream, site.options.clone()));
     async move {
         // (Out of the `Result` in a `let`: a `match` would keep the whole `Result` stored until
         // its end, beside the echo that runs inside it.)
-        let (request, reader, writer) = match handshake.await {
+        let (request, ws) = match handshake.await {
             Ok(accepted) => accepted,
             Err(e) => return tracing::debug!("handshake failed: {e}"),
         };
         if site.verbose {
             log_accepted(&peer, &request);
         }
-        session!(site.topics.clone(), request, reader, writer);
+        session!(site.topics.clone(), request, ws);
     }
 }
 
@@ -187,21 +188,21 @@ fn topic_of(request: &Request) -> String {
         .to_owned()
 }
 
-/// Echoes every data message back with the same type until the connection ends.
+/// Echoes every data message back with the same type until the connection ends: the README's
+/// loop, which is what the benchmarks measure.
 // A plain fn around an `async move` block rather than an async fn: an async fn stores its
 // arguments twice (as captured, and as the body's own bindings), 200 B more per connection.
 #[allow(clippy::manual_async_fn)]
-fn echo(mut reader: Reader, mut writer: Writer) -> impl std::future::Future<Output = ()> + Send {
+fn echo(mut ws: WebSocket) -> impl std::future::Future<Output = ()> + Send {
     async move {
-        loop {
+        while let Some(message) = ws.next().await {
             // (Out of the `Result` in a `let`, as in `accept_and_echo`: a `match` would keep it
             // stored beside the write.)
-            let message = match reader.read_message().await {
-                Ok(Some(message)) => message,
-                Ok(None) => break,
+            let message = match message {
+                Ok(message) => message,
                 Err(e) => return tracing::debug!("connection ended: {e}"),
             };
-            if let Err(e) = writer.write(message).await {
+            if let Err(e) = ws.send(message).await {
                 return tracing::debug!("write failed: {e}");
             }
         }

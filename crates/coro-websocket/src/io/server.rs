@@ -70,7 +70,7 @@ impl WebSocket {
     ///     tokio::spawn(async move {
     ///         let Ok((_request, mut ws)) = WebSocket::accept(tcp, ServerOptions::default()).await else { return };
     ///         while let Some(Ok(msg)) = ws.next().await {
-    ///             if msg.opcode.is_data() && ws.send(msg).await.is_err() { break }
+    ///             if ws.send(msg).await.is_err() { break }
     ///         }
     ///     });
     /// }

@@ -54,7 +54,7 @@ use crate::handshake::{accept_key, has_token, Headers, Rejection, Request, PROTO
 use crate::options::ServerOptions;
 use crate::proto::deflate::Deflate;
 use crate::proto::Role;
-use crate::session::{Reader, Writer};
+use crate::session::{Reader, WebSocket, Writer};
 
 /// A stream receive window for HTTP/2 servers that carry WebSockets: what one stalled reader
 /// holds at most (`http2().initial_stream_window_size(STREAM_WINDOW)`).
@@ -165,6 +165,27 @@ impl Upgrade {
     pub fn request(&self) -> &Request {
         &self.request
     }
+
+    /// Waits for the connection, as awaiting the `Upgrade` does, and returns it as one
+    /// [`WebSocket`] instead of a reader and a writer.
+    ///
+    /// # Errors
+    /// As awaiting the `Upgrade`.
+    pub async fn into_websocket(self) -> Result<(Request, WebSocket), Error> {
+        let upgraded = self
+            .on_upgrade
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+        let start = Start {
+            leftover: BytesMut::new(),
+            config: &self.options.config,
+            heartbeat: self.options.heartbeat,
+            control: None,
+            deflate: self.deflate,
+        };
+        let stream = Conn::Other(Box::new(TokioIo::new(upgraded)));
+        Ok((self.request, start_session(stream, Role::Server, start)))
+    }
 }
 
 impl IntoFuture for Upgrade {
@@ -173,20 +194,9 @@ impl IntoFuture for Upgrade {
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
-            let upgraded = self
-                .on_upgrade
-                .await
-                .map_err(|e| Error::Io(std::io::Error::other(e)))?;
-            let start = Start {
-                leftover: BytesMut::new(),
-                config: &self.options.config,
-                heartbeat: self.options.heartbeat,
-                control: None,
-                deflate: self.deflate,
-            };
-            let stream = Conn::Other(Box::new(TokioIo::new(upgraded)));
-            let (reader, writer) = start_session(stream, Role::Server, start).split();
-            Ok((self.request, reader, writer))
+            let (request, ws) = self.into_websocket().await?;
+            let (reader, writer) = ws.split();
+            Ok((request, reader, writer))
         })
     }
 }

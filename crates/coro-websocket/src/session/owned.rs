@@ -152,8 +152,8 @@ impl Owned {
 
     /// The session's state for a split: what is left of the obligation in progress, as one the
     /// split link can start.
-    pub(super) fn into_parts(self) -> (Parts, Rest) {
-        let pending = match self.work {
+    pub(super) fn into_parts(mut self) -> (Parts, Rest) {
+        let pending = match std::mem::take(&mut self.work) {
             Work::Idle | Work::Done(Ok(())) => None,
             Work::Done(result) => Some(Obligation::Done(result)),
             Work::Send { reply, close } => Some(Obligation::Reply {
@@ -169,19 +169,20 @@ impl Owned {
         };
         let parts = Parts {
             abort: self.abort,
-            owed: self.owed,
-            heartbeat: self.beat.map(|b| b.hb),
+            owed: std::mem::take(&mut self.owed),
+            heartbeat: self.beat.take().map(|b| b.hb),
             pending,
         };
+        // Moved out field by field (`Owned` flushes on drop): the stand-ins cost nothing.
         let rest = Rest {
             role: self.role,
-            conn: self.conn,
-            sink: self.sink,
-            deflater: self.deflater,
+            conn: std::mem::replace(&mut self.conn, Connection::new(self.role)),
+            sink: std::mem::replace(&mut self.sink, Box::pin(Gone)),
+            deflater: self.deflater.take(),
             close_timeout: self.close_timeout,
             budget_wait: self.budget_wait,
             max_message_size: self.max_message_size,
-            control: self.control,
+            control: self.control.take(),
         };
         (parts, rest)
     }
@@ -333,6 +334,40 @@ impl Owned {
             };
             return true;
         }
+    }
+}
+
+impl Drop for Owned {
+    /// Corked frames would be lost with the connection: one attempt to write them out, without
+    /// waiting (a socket with room in its send buffer takes them all).
+    fn drop(&mut self) {
+        if self.owed {
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            let _ = self.sink.as_mut().poll_flush(&mut cx);
+        }
+    }
+}
+
+/// The sink an [`Owned`] is left with once a split took its own: it takes nothing.
+struct Gone;
+
+impl futures_sink::Sink<Message> for Gone {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Err(Error::AbnormalClosure))
+    }
+
+    fn start_send(self: Pin<&mut Self>, _: Message) -> Result<(), Error> {
+        Err(Error::AbnormalClosure)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Ok(()))
     }
 }
 

@@ -23,9 +23,10 @@ use crate::proto::{CloseCode, CloseFrame, Message, Role};
 /// It answers pings, echoes closes, bounds the close handshake and runs the heartbeat while
 /// it is read, as a [`Reader`]/[`Writer`] pair does; but nothing in it is shared, so reading and
 /// writing a message takes no lock, no atomic operation and no trip through the runtime when
-/// the bytes are already there. It implements `Stream<Item = Result<Message, Error>>` (one
-/// frame per item, as [`WebSocket::read`]) and `Sink<Message>`; [`WebSocket::split`] gives a
-/// `Reader` and a `Writer` for code that reads and writes from two tasks.
+/// the bytes are already there. It implements `Stream<Item = Result<Message, Error>>` (whole
+/// data messages, as [`WebSocket::read_message`]; a [`Reader`]'s stream gives frames, as the
+/// seed's `read`) and `Sink<Message>`; [`WebSocket::split`] gives a `Reader` and a `Writer` for
+/// code that reads and writes from two tasks.
 ///
 /// Writes made with [`WebSocket::write`] (or [`WebSocket::send`]) while the connection holds
 /// more received input stay in its buffer, and go out in one system call when reading next
@@ -50,7 +51,7 @@ use crate::proto::{CloseCode, CloseFrame, Message, Role};
 /// // An echo server, written the plain way:
 /// let echo = tokio::spawn(async move {
 ///     while let Some(Ok(msg)) = server.next().await {
-///         if msg.opcode.is_data() && server.send(msg).await.is_err() {
+///         if server.send(msg).await.is_err() {
 ///             break;
 ///         }
 ///     }
@@ -106,6 +107,12 @@ impl WebSocket {
         std::future::poll_fn(|cx| self.core.poll_frame(cx))
             .await
             .transpose()
+    }
+
+    /// The next whole data message, or `None` once the connection has ended: the stream's
+    /// `next`, with nothing to import, and errors as items (as [`WebSocket::read_message`]'s).
+    pub async fn next(&mut self) -> Option<Result<Message, Error>> {
+        std::future::poll_fn(|cx| self.core.poll_message(cx)).await
     }
 
     /// Reads the next whole data message, as [`Reader::read_message`].
@@ -238,11 +245,13 @@ impl WebSocket {
     }
 }
 
+/// Whole data messages, as [`WebSocket::read_message`]: pings, pongs and the close are handled
+/// on the way. The stream ends when the connection does.
 impl Stream for WebSocket {
     type Item = Result<Message, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.core.poll_frame(cx)
+        self.core.poll_message(cx)
     }
 }
 
