@@ -11,7 +11,7 @@ use coro_websocket::error::TimeoutKind;
 use coro_websocket::{
     CloseCode, Config, Error, Heartbeat, Message, Opcode, ServerOptions, WebSocket,
 };
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use tokio::io::DuplexStream;
 
 /// A server on a fresh port that echoes data frames with the README's loop, one `WebSocket` per
