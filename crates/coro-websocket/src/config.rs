@@ -25,7 +25,7 @@ use crate::session::MemoryBudget;
 /// | `max_headers` | 100 | handshake header count; python-websockets allows 128, uWebSockets 50 |
 /// | `handshake_timeout` | 10 s | server: time for a client to send its request; the seed's connect timeout |
 /// | `close_timeout` | 10 s | time to wait for the peer's close frame or TCP close; python-websockets' default |
-/// | `max_write_buffer` | 64 KiB | bytes buffered for writing before a write waits for the socket (backpressure); python-websockets: 32 KiB, tungstenite: 128 KiB |
+/// | `max_write_buffer` | 128 KiB | bytes buffered for writing before a write waits for the socket (backpressure), and the most that corked writes hold back; python-websockets: 32 KiB, tungstenite: 128 KiB |
 /// | `memory_budget` | none; [`ServerOptions`](crate::ServerOptions): one 256 MiB budget per process | incoming bytes held across connections: four messages at the 64 MiB limit at once; `docs/limits.md` |
 /// | `budget_wait` | 5 s | how long a connection waits for room in the budget before it is closed with 1013 |
 ///
@@ -72,7 +72,7 @@ impl Default for Config {
             max_headers: 100,
             handshake_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(10),
-            max_write_buffer: 64 << 10,
+            max_write_buffer: 128 << 10,
             memory_budget: None,
             budget_wait: Duration::from_secs(5),
         }

@@ -104,7 +104,10 @@ async fn pings_are_answered_and_the_close_is_echoed() {
     });
     peer.send_frame(true, 9, b"are you there").await;
     let pong = peer.next_frame().await.unwrap();
-    assert_eq!((pong.opcode, &pong.payload[..]), (10, &b"are you there"[..]));
+    assert_eq!(
+        (pong.opcode, &pong.payload[..]),
+        (10, &b"are you there"[..])
+    );
     peer.send(&frame(true, 0, 8, Some(KEY), &close_payload(1001, b"away")))
         .await;
     let echo = peer.expect_close().await;

@@ -13,7 +13,7 @@
 //! target/release/examples/compare [--quick] [--reps 3] [--duration 2] [--binary] [--axum]
 //!                                 [--no-tls | --tls-only] [--uws PATH]
 //!                                 [--memory [--memory-conns 10000]] [--generator-check]
-//!                                 [--no-grid]
+//!                                 [--no-grid] [--cells SIZExCONNSxINFLIGHT[,..]]
 //! ```
 //!
 //! Markdown goes to stdout, progress to stderr. Needs `taskset` and `prlimit` (util-linux).
@@ -34,7 +34,7 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 const SERVER_CPU: &str = "0";
 const CLIENT_CPU: &str = "1";
 /// Cells whose payload bytes in flight would exceed this are left out.
-const MAX_IN_FLIGHT: usize = 64 << 20;
+const MAX_IN_FLIGHT: usize = 128 << 20;
 
 struct Options {
     quick: bool,
@@ -50,6 +50,9 @@ struct Options {
     uws: Option<PathBuf>,
     /// Skip the throughput grid (to run only --memory or --generator-check).
     no_grid: bool,
+    /// Only these cells (`--cells 16x64x32,65536x1x32`), over ws:// and (unless `--no-tls`)
+    /// wss://.
+    only: Option<Vec<(usize, usize, usize)>>,
     /// Compare the axum integrations instead: ours (`axum_echo`) against axum's own WebSocket
     /// (`axum_tungstenite_echo`), on the cells of `AXUM_CELLS`.
     axum: bool,
@@ -73,6 +76,7 @@ fn parse_options() -> Result<Options> {
         uws: None,
         no_grid: false,
         axum: false,
+        only: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -96,6 +100,7 @@ fn parse_options() -> Result<Options> {
             "--uws" => o.uws = Some(value()?.into()),
             "--no-grid" => o.no_grid = true,
             "--axum" => o.axum = true,
+            "--cells" => o.only = Some(parse_cells(&value()?)?),
             _ => return Err(format!("unknown option {a}").into()),
         }
     }
@@ -106,6 +111,25 @@ fn parse_options() -> Result<Options> {
         return Err("--reps, --duration and --memory-conns must be positive".into());
     }
     Ok(o)
+}
+
+/// `--cells`: comma-separated `SIZExCONNSxINFLIGHT` triples.
+fn parse_cells(spec: &str) -> Result<Vec<(usize, usize, usize)>> {
+    spec.split(',')
+        .map(|cell| {
+            let n: Vec<usize> = cell
+                .split('x')
+                .map(str::parse)
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| format!("--cells {cell}: {e}"))?;
+            match n[..] {
+                [size, conns, inflight] if size > 0 && conns > 0 && inflight > 0 => {
+                    Ok((size, conns, inflight))
+                }
+                _ => Err(format!("--cells {cell}: want SIZExCONNSxINFLIGHT, all positive").into()),
+            }
+        })
+        .collect()
 }
 
 /// The two axum echo servers of `--axum`: the same application, with our extractor or axum's.
@@ -175,18 +199,38 @@ fn bench_command(bench: &Path, url: &str, cell: Cell, duration: f64, binary: boo
     if cell.tls {
         cmd.arg("--insecure");
     }
-    cmd.stdin(Stdio::null()).stderr(Stdio::null());
+    cmd.stdin(Stdio::null()).stderr(Stdio::piped());
     cmd
 }
 
+/// One run of a cell against a server; a run whose generator failed (it says why on stderr,
+/// shown here) is tried again, twice at most, before the comparison gives up.
 fn run_cell(bench: &Path, server: &Server, cell: Cell, o: &Options) -> Result<Sample> {
+    let mut tries = 0;
+    loop {
+        match run_cell_once(bench, server, cell, o) {
+            Ok(sample) => return Ok(sample),
+            Err(e) if tries < 2 => {
+                tries += 1;
+                eprintln!("  (run failed, trying again: {e})");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn run_cell_once(bench: &Path, server: &Server, cell: Cell, o: &Options) -> Result<Sample> {
     let cpu0 = server.cpu_seconds();
     let t0 = Instant::now();
     let out = bench_command(bench, &server.url, cell, o.duration, o.binary).output()?;
     let wall = t0.elapsed().as_secs_f64();
     let cpu1 = server.cpu_seconds();
     let json = String::from_utf8_lossy(&out.stdout);
-    let get = |k| field(&json, k).ok_or_else(|| format!("bench output lacks {k}: {json:?}"));
+    let why = String::from_utf8_lossy(&out.stderr);
+    let get = |k| {
+        field(&json, k)
+            .ok_or_else(|| format!("bench output lacks {k}: {json:?} ({}; {why})", out.status))
+    };
     if get("errors")? > 0.0 {
         eprintln!("  (connection errors in this run)");
     }
@@ -223,7 +267,8 @@ fn size_label(size: usize) -> String {
 }
 
 /// The TLS cells: pipelined small messages, and one message at a time at 1 KiB and 64 KiB.
-const TLS_CELLS: [(usize, usize, usize); 3] = [(16, 64, 32), (1024, 1, 1), (64 << 10, 1, 1)];
+/// The payload sizes of the wss:// cells (each with 1 and 64 connections, 1 and 32 in flight).
+const TLS_SIZES: [usize; 3] = [16, 1024, 64 << 10];
 
 fn cells(o: &Options) -> Vec<Cell> {
     let cell = |tls| {
@@ -238,7 +283,11 @@ fn cells(o: &Options) -> Vec<Cell> {
     if o.axum {
         return AXUM_CELLS.into_iter().map(cell(false)).collect();
     }
-    if o.quick {
+    let mut tls = Vec::new();
+    if let Some(only) = &o.only {
+        plain.clone_from(only);
+        tls.clone_from(only);
+    } else if o.quick {
         plain = vec![
             (16, 64, 32),
             (1024, 64, 32),
@@ -247,12 +296,16 @@ fn cells(o: &Options) -> Vec<Cell> {
             (65536, 1, 1),
             (1 << 20, 1, 1),
         ];
+        tls = vec![(16, 64, 32), (1024, 1, 1), (64 << 10, 1, 1)];
     } else {
         for size in [16, 1024, 64 << 10, 1 << 20] {
             for conns in [1, 64] {
                 for inflight in [1, 32] {
                     if size * conns * inflight <= MAX_IN_FLIGHT {
                         plain.push((size, conns, inflight));
+                        if TLS_SIZES.contains(&size) {
+                            tls.push((size, conns, inflight));
+                        }
                     }
                 }
             }
@@ -263,7 +316,7 @@ fn cells(o: &Options) -> Vec<Cell> {
         all.extend(plain.into_iter().map(cell(false)));
     }
     if o.tls {
-        all.extend(TLS_CELLS.into_iter().map(cell(true)));
+        all.extend(tls.into_iter().map(cell(true)));
     }
     all
 }

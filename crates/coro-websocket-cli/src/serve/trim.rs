@@ -2,8 +2,10 @@
 //! large incoming messages and inflated bombs were freed into, so a server that weathered a flood
 //! would keep that flood's peak resident for good, and a server whose connections come and go
 //! fragments its arenas. Once a second this looks at the memory budget, and when what
-//! connections hold has fallen by `RELEASED` since its last high point, or every `EVERY`
-//! seconds in any case, asks glibc (`malloc_trim`) to return its free pages.
+//! connections hold has fallen by `RELEASED` since its last high point (and again `AFTER`
+//! seconds later, for what connections freed outside the budget once they ended: write queues,
+//! tasks), or every `EVERY` seconds in any case, asks glibc (`malloc_trim`) to return its free
+//! pages.
 //!
 //! Only the binary does this: which allocator a process uses is its own choice, not a
 //! library's. Elsewhere than Linux with glibc it does nothing.
@@ -19,19 +21,29 @@ const EVERY: u32 = 10;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const RELEASED: usize = 16 << 20;
 
+/// The second trim after a fall, in seconds.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const AFTER: u32 = 2;
+
 /// Watches `budget` on the current runtime, trimming the heap after a burst (glibc only).
 pub fn spawn(budget: MemoryBudget) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let (mut high, mut ticks) = (0, 0);
+        let (mut high, mut ticks, mut again) = (0, 0, None);
         loop {
             tick.tick().await;
             let used = budget.used();
             high = high.max(used);
             ticks += 1;
-            if high - used >= RELEASED || ticks >= EVERY {
+            let fell = high - used >= RELEASED;
+            again = match again {
+                _ if fell => Some(AFTER),
+                Some(n) if n > 0 => Some(n - 1),
+                _ => None,
+            };
+            if fell || again == Some(0) || ticks >= EVERY {
                 ticks = 0;
                 // Off the runtime's thread: a trim walks the whole heap.
                 let _ = tokio::task::spawn_blocking(|| {

@@ -2,14 +2,16 @@
 //! frames stay in the sink's buffer, and go out in one write when the reader next has to wait
 //! for the socket. An echo of a burst of 32 messages then costs one system call, not 32.
 //!
-//! Two flags, shared by the reader and the writer (which may run in different tasks), hold the
-//! whole protocol; this file is the only place that touches them.
+//! Frames of any size are corked: the sink's own limit (`Config::max_write_buffer`, 128 KiB)
+//! writes them out once that much is held, so two 64 KiB echoes go out in one `writev` (a
+//! corked payload keeps the read buffer it was cut from alive a little longer, and the next
+//! frame is read into a fresh one).
+//!
+//! In a split session two flags, shared by the reader and the writer (which may run in
+//! different tasks), hold the whole protocol; this file is the only place that touches them.
+//! An unsplit one keeps the same two as plain fields (`owned.rs`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-
-/// Frames at least this large are never corked: they fill a write on their own, and sending
-/// them at once frees their payload, which shares the read buffer the next frame is read into.
-pub(super) const CORK_MAX: usize = 32 << 10;
 
 /// The corking state of one session.
 #[derive(Debug, Default)]
@@ -30,11 +32,11 @@ impl Cork {
         }
     }
 
-    /// Writer, after buffering a frame of `len` payload bytes: whether it may stay buffered
-    /// (the reader will flush it). Re-checks after marking the buffer owed, in case the reader
-    /// ran dry in between (SeqCst orders the two flags).
-    pub(super) fn hold(&self, len: usize) -> bool {
-        if len < CORK_MAX && self.reader_has_more.load(Ordering::SeqCst) {
+    /// Writer, after buffering a frame: whether it may stay buffered (the reader will flush
+    /// it). Re-checks after marking the buffer owed, in case the reader ran dry in between
+    /// (SeqCst orders the two flags).
+    pub(super) fn hold(&self) -> bool {
+        if self.reader_has_more.load(Ordering::SeqCst) {
             // Seen set (in the SeqCst order) means the reader has not yet taken it: it will.
             if !self.owed.load(Ordering::SeqCst) {
                 self.owed.store(true, Ordering::SeqCst);

@@ -35,8 +35,8 @@ mod writer;
 
 pub use budget::MemoryBudget;
 pub(crate) use budget::{Account, FREE};
-pub(crate) use open::{open_owned, Under};
 pub use open::wrap_io;
+pub(crate) use open::{open_owned, Under};
 pub(crate) use owned::Control;
 pub use reader::Reader;
 pub use websocket::WebSocket;
@@ -350,11 +350,10 @@ impl Shared {
             !sent.close_transport,
             "only a close frame closes the transport"
         );
-        let len = msg.payload.len();
         if let Err(e) = sink.as_mut().start_send(msg) {
             return FastSend::Failed(e);
         }
-        if self.cork.hold(len) {
+        if self.cork.hold() {
             return FastSend::Sent;
         }
         match sink.as_mut().poll_flush(cx) {
@@ -368,7 +367,6 @@ impl Shared {
         let mut sink = self.lock_sink().await;
         let sent = self.prepare(&mut msg)?;
         let is_close = msg.opcode == Opcode::Close;
-        let len = msg.payload.len();
         let result = sink.feed(msg).await;
         if is_close {
             // The reader arms the close timeout on its next poll.
@@ -378,7 +376,7 @@ impl Shared {
         if sent.close_transport {
             return sink.close().await;
         }
-        if !is_close && self.cork.hold(len) {
+        if !is_close && self.cork.hold() {
             return Ok(());
         }
         self.cork.flushing();

@@ -8,7 +8,9 @@ use futures_sink::Sink;
 
 use super::owned::{Control, Owned};
 use super::read::ReadCore;
-use super::{Account, Foreign, FrameSink, FrameStream, Reader, Shared, ShutdownHook, WebSocket, Writer};
+use super::{
+    Account, Foreign, FrameSink, FrameStream, Reader, Shared, ShutdownHook, WebSocket, Writer,
+};
 use crate::error::Error;
 use crate::options::{Heartbeat, WrapOptions};
 use crate::proto::deflate::{Deflate, MessageInflater};

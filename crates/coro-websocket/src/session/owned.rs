@@ -11,7 +11,6 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use super::cork::CORK_MAX;
 use super::link::{Closing, Link, Obligation};
 use super::{admit, deflate, Abort, FrameSink, Shared, ShutdownHook};
 use crate::error::{Closed, Error};
@@ -224,7 +223,7 @@ impl Owned {
             deflate(deflater, &mut msg);
         }
         msg.mask = self.role == Role::Client;
-        let corks = self.has_more && msg.payload.len() < CORK_MAX && msg.opcode != Opcode::Close;
+        let corks = self.has_more && msg.opcode != Opcode::Close;
         self.end_after_flush |= sent.close_transport;
         self.sink.as_mut().start_send(msg)?;
         self.owed = true;
@@ -250,13 +249,15 @@ impl Owned {
                 Work::Idle | Work::Done(_) => return Poll::Ready(()),
                 Work::Send { .. } => match ready!(self.sink.as_mut().poll_ready(cx)) {
                     Ok(()) => {
-                        let Work::Send { mut reply, close } = std::mem::take(&mut self.work)
-                        else {
+                        let Work::Send { mut reply, close } = std::mem::take(&mut self.work) else {
                             unreachable!("matched above")
                         };
                         reply.mask = self.role == Role::Client;
                         match self.sink.as_mut().start_send(*reply) {
-                            Ok(()) => Work::Flush { close, quiet: false },
+                            Ok(()) => Work::Flush {
+                                close,
+                                quiet: false,
+                            },
                             Err(e) => Work::Done(Err(e)),
                         }
                     }
@@ -462,11 +463,17 @@ impl Link for Owned {
 
     fn begin(&mut self, work: Obligation) {
         self.work = match work {
-            Obligation::Reply { reply: Some(r), close } => Work::Send {
+            Obligation::Reply {
+                reply: Some(r),
+                close,
+            } => Work::Send {
                 reply: Box::new(r),
                 close,
             },
-            Obligation::Reply { reply: None, close } => Work::Flush { close, quiet: false },
+            Obligation::Reply { reply: None, close } => Work::Flush {
+                close,
+                quiet: false,
+            },
             Obligation::Flush => Work::Flush {
                 close: false,
                 quiet: false,
@@ -494,6 +501,9 @@ impl Link for Owned {
     fn fail_detached(&mut self, close: Option<Message>) {
         // Carried out by the next poll of either side; the owner that drops the session
         // instead closes the transport anyway.
-        self.begin(Obligation::Reply { reply: close, close: true });
+        self.begin(Obligation::Reply {
+            reply: close,
+            close: true,
+        });
     }
 }

@@ -91,7 +91,10 @@ impl<L: Link> ReadCore<L> {
     }
 
     /// `read_message` as a poll: frames are pulled until a message is whole.
-    pub(super) fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
+    pub(super) fn poll_message(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Message, Error>>> {
         loop {
             let polled = ready!(self.poll_frame(cx));
             let frame = match polled {

@@ -157,9 +157,9 @@ impl Link for SplitLink {
 /// The state of an unsplit session, moved behind the locks and flags of a split one.
 pub(super) fn share(rest: Rest, parts: &Parts) -> Shared {
     let closing = rest.conn.close_sent().is_some() || rest.conn.close_received().is_some();
-    let shutdown: Option<ShutdownHook> = rest.control.map(|control| {
-        Box::new(move || control.shutdown_transport()) as ShutdownHook
-    });
+    let shutdown: Option<ShutdownHook> = rest
+        .control
+        .map(|control| Box::new(move || control.shutdown_transport()) as ShutdownHook);
     Shared {
         role: rest.role,
         conn: Mutex::new(rest.conn),
