@@ -272,3 +272,54 @@ async fn a_corked_reply_is_written_when_the_websocket_is_dropped() {
     let reply = peer.next_frame().await.unwrap();
     assert_eq!((reply.opcode, &reply.payload[..]), (1, &b"only reply"[..]));
 }
+
+// A batch read takes every message already here; the replies written after it go out when
+// reading next waits.
+#[tokio::test]
+async fn a_batch_read_takes_what_is_here_and_its_replies_follow() {
+    let (mut peer, mut ws) = unsplit_over_pipe(ServerOptions::default()).await;
+    let mut burst = Vec::new();
+    for i in 0..10u8 {
+        burst.extend(frame(true, 0, 2, Some(KEY), &[i]));
+    }
+    peer.send(&burst).await;
+    let mut batch = Vec::new();
+    assert_eq!(soon(ws.read_batch(&mut batch)).await.unwrap(), 10);
+    let got: Vec<u8> = batch.iter().map(|m| m.payload[0]).collect();
+    assert_eq!(got, (0..10).collect::<Vec<u8>>());
+    for msg in batch.drain(..) {
+        ws.write(msg).await.unwrap();
+    }
+    let reading = tokio::spawn(async move {
+        let mut batch = Vec::new();
+        let n = ws.read_batch(&mut batch).await.unwrap();
+        (n, ws.close_frame())
+    });
+    for i in 0..10u8 {
+        let f = peer.next_frame().await.unwrap();
+        assert_eq!((f.opcode, &f.payload[..]), (2, &[i][..]));
+    }
+    peer.send(&frame(true, 0, 8, Some(KEY), &close_payload(1000, b"")))
+        .await;
+    let (n, close) = soon(reading).await.unwrap();
+    assert_eq!(n, 0);
+    assert_eq!(close.unwrap().code, CloseCode::NORMAL);
+}
+
+// A violation behind some messages: the batch has the messages, the next call the error, and
+// the peer its 1002 close.
+#[tokio::test]
+async fn a_batch_read_hands_out_the_messages_before_a_violation() {
+    let (mut peer, mut ws) = unsplit_over_pipe(ServerOptions::default()).await;
+    let mut burst = frame(true, 0, 1, Some(KEY), b"fine");
+    burst.extend(frame(true, 0, 1, Some(KEY), b"also fine"));
+    burst.extend(frame(true, 0, 1, None, b"unmasked"));
+    peer.send(&burst).await;
+    let mut batch = Vec::new();
+    assert_eq!(soon(ws.read_batch(&mut batch)).await.unwrap(), 2);
+    assert_eq!(batch[1].as_text(), Some("also fine"));
+    let err = soon(ws.read_batch(&mut batch)).await.unwrap_err();
+    assert!(matches!(err, Error::Protocol(_)), "{err:?}");
+    let close = peer.expect_close().await;
+    assert_eq!(&close.payload[..2], &1002u16.to_be_bytes());
+}

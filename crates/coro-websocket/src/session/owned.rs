@@ -230,6 +230,12 @@ impl Owned {
         Ok(corks && !sent.close_transport)
     }
 
+    /// After a batch read: the application's replies may stay corked until it reads again
+    /// (reading flushes them before it waits) or flushes.
+    pub(super) fn hold_writes(&mut self) {
+        self.has_more = true;
+    }
+
     /// Writes out what the sink holds (and ends the transport if the state machine asked).
     pub(super) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         ready!(self.poll_work(cx));

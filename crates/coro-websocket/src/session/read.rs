@@ -159,6 +159,31 @@ impl<L: Link> ReadCore<L> {
         }
     }
 
+    /// Every whole message already here, after waiting for the first, appended to `batch`.
+    /// Ready with how many, and whether reading stopped only for want of input (so it goes on
+    /// later); an error after some messages waits for the next call.
+    pub(super) fn poll_batch(
+        &mut self,
+        cx: &mut Context<'_>,
+        batch: &mut Vec<Message>,
+    ) -> Poll<Result<(usize, bool), Error>> {
+        let before = batch.len();
+        loop {
+            match self.poll_message(cx) {
+                Poll::Ready(Some(Ok(message))) => batch.push(message),
+                Poll::Ready(Some(Err(e))) if batch.len() == before => return Poll::Ready(Err(e)),
+                Poll::Ready(Some(Err(e))) => {
+                    // Handed out by the next poll (see `poll_obligation`).
+                    self.failure = Some(Box::new(e));
+                    return Poll::Ready(Ok((batch.len() - before, false)));
+                }
+                Poll::Ready(None) => return Poll::Ready(Ok((batch.len() - before, false))),
+                Poll::Pending if batch.len() == before => return Poll::Pending,
+                Poll::Pending => return Poll::Ready(Ok((batch.len() - before, true))),
+            }
+        }
+    }
+
     /// Fails the connection for a violation found above the decoder (raw `wrap_io` streams).
     fn fail_now(&mut self, err: ProtocolError) -> Error {
         self.link.set_closing();

@@ -125,6 +125,35 @@ impl WebSocket {
             .transpose()
     }
 
+    /// Waits for a message, then takes every whole message already received without waiting
+    /// again, appended to `batch`. Returns how many; `0` once the connection has ended.
+    ///
+    /// Replies written after a batch stay corked until the next read (which writes them out in
+    /// one system call before it waits for the socket) or [`WebSocket::flush`].
+    ///
+    /// ```no_run
+    /// # async fn echo(mut ws: coro_websocket::WebSocket) -> Result<(), coro_websocket::Error> {
+    /// let mut batch = Vec::new();
+    /// while ws.read_batch(&mut batch).await? > 0 {
+    ///     for msg in batch.drain(..) {
+    ///         ws.write(msg).await?;
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Reader::read`]. An error that follows some messages is returned by the next call;
+    /// a violation has failed the connection by then (its close is sent as it is read), so
+    /// replies to the batch can no longer be written.
+    pub async fn read_batch(&mut self, batch: &mut Vec<Message>) -> Result<usize, Error> {
+        let (n, more) = std::future::poll_fn(|cx| self.core.poll_batch(cx, batch)).await?;
+        if more {
+            self.core.link.hold_writes();
+        }
+        Ok(n)
+    }
+
     /// Sends one frame, as [`Writer::write`]. While more received input is buffered, the frame
     /// may stay corked until reading next waits for the socket (or [`WebSocket::flush`]).
     ///
