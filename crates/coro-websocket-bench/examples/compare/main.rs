@@ -34,7 +34,7 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 const SERVER_CPU: &str = "0";
 const CLIENT_CPU: &str = "1";
 /// Cells whose payload bytes in flight would exceed this are left out.
-const MAX_IN_FLIGHT: usize = 128 << 20;
+const MAX_IN_FLIGHT: usize = 64 << 20;
 
 struct Options {
     quick: bool,
@@ -204,7 +204,7 @@ fn bench_command(bench: &Path, url: &str, cell: Cell, duration: f64, binary: boo
 }
 
 /// One run of a cell against a server; a run whose generator failed (it says why on stderr,
-/// shown here) is tried again, twice at most, before the comparison gives up.
+/// shown here) is tried again, twice at most, before it counts as failed.
 fn run_cell(bench: &Path, server: &Server, cell: Cell, o: &Options) -> Result<Sample> {
     let mut tries = 0;
     loop {
@@ -358,7 +358,8 @@ fn grid(bench: &Path, peers: &[Peer], o: &Options) -> Result<()> {
     println!(
         "Throughput, messages per second ({kind}); median of {} runs of {} s; \
          server on CPU {SERVER_CPU}, generator on CPU {CLIENT_CPU}; {}. TLS cells: rustls \
-         (ring) in every server, self-signed certificate; \"–\": the server does not run TLS.\n",
+         (ring) in every server, self-signed certificate; \"–\": the server does not run TLS, \
+         or every run failed (stderr says why).\n",
         o.reps,
         o.duration,
         machine()
@@ -413,7 +414,15 @@ fn run_row(
             let Some(server) = &servers[i] else {
                 continue;
             };
-            let s = run_cell(bench, server, cell, o)?;
+            let s = match run_cell(bench, server, cell, o) {
+                Ok(s) => s,
+                // A failed run (a server that died, say) leaves a gap in its column, not the
+                // end of the comparison.
+                Err(e) => {
+                    eprintln!("  ({} failed this run: {e})", peers[i].name);
+                    continue;
+                }
+            };
             eprintln!(
                 "{} x{} k{}{} rep {rep}: {:>10} {:>10.0} msg/s p50 {:.1} us",
                 size_label(cell.size),
