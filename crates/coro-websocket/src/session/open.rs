@@ -1,16 +1,14 @@
 //! Starting a session: over our own frame stream and sink ([`open_owned`], [`open`]) or over
 //! the caller's ([`wrap_io`]).
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use futures_core::Stream;
 use futures_sink::Sink;
 
 use super::owned::{Control, Owned};
 use super::read::ReadCore;
-use super::{
-    Account, Foreign, FrameSink, FrameStream, Reader, Shared, ShutdownHook, WebSocket, Writer,
-};
+use super::{Account, FrameSink, FrameStream, Reader, ShutdownHook, WebSocket, Writer};
 use crate::error::Error;
 use crate::options::{Heartbeat, WrapOptions};
 use crate::proto::deflate::{Deflate, MessageInflater};
@@ -50,16 +48,7 @@ where
     R: Stream<Item = Result<Message, Error>> + Send + 'static,
     W: Sink<Message, Error = Error> + Send + 'static,
 {
-    let role = options.role();
-    let (reader, writer, _) = open(
-        Box::pin(Foreign(Box::pin(raw_read))),
-        Box::pin(raw_write),
-        role,
-        &options.config,
-        options.heartbeat,
-        Under::default(),
-    );
-    (reader, writer)
+    WebSocket::wrap_io(raw_read, raw_write, options).split()
 }
 
 /// What lies under a session besides its frame stream and sink.
@@ -71,19 +60,6 @@ pub(crate) struct Under {
     pub(crate) validated: bool,
     /// The negotiated permessage-deflate parameters, seen from this end.
     pub(crate) deflate: Option<Deflate>,
-}
-
-/// Builds a split session (what `connect`, `accept` and `wrap_io` return): an unsplit one,
-/// split at once.
-pub(crate) fn open(
-    stream: FrameStream,
-    sink: FrameSink,
-    role: Role,
-    config: &crate::Config,
-    heartbeat: Option<Heartbeat>,
-    under: Under,
-) -> (Reader, Writer, Weak<Shared>) {
-    open_owned(stream, sink, role, config, heartbeat, under).split_weak()
 }
 
 /// Builds an unsplit session; `under.validated` says the stream comes from our own decoder (so
