@@ -82,14 +82,8 @@ struct Beat {
 
 /// What an unsplit session holds besides its reading state.
 pub(crate) struct Owned {
-    pub(super) role: Role,
-    pub(super) conn: Connection,
-    pub(super) sink: FrameSink,
-    pub(super) deflater: Option<Box<Deflater>>,
-    pub(super) close_timeout: Duration,
-    pub(super) budget_wait: Duration,
-    pub(super) max_message_size: u64,
-    pub(super) control: Option<Arc<Control>>,
+    /// What a split session takes over.
+    pub(super) base: Rest,
     abort: Option<Abort>,
     /// The reader holds input it will decode without waiting: writes may stay corked.
     has_more: bool,
@@ -124,14 +118,16 @@ impl Owned {
         heartbeat: Option<Heartbeat>,
     ) -> Owned {
         Owned {
-            role,
-            conn,
-            sink,
-            deflater,
-            close_timeout: config.close_timeout,
-            budget_wait: config.budget_wait,
-            max_message_size: config.max_message_size,
-            control,
+            base: Rest {
+                role,
+                conn,
+                sink,
+                deflater,
+                close_timeout: config.close_timeout,
+                budget_wait: config.budget_wait,
+                max_message_size: config.max_message_size,
+                control,
+            },
             abort: None,
             has_more: false,
             owed: false,
@@ -172,29 +168,29 @@ impl Owned {
             heartbeat: self.beat.take().map(|b| b.hb),
             pending,
         };
-        // Moved out field by field (`Owned` flushes on drop): the stand-ins cost nothing.
-        let rest = Rest {
-            role: self.role,
-            conn: std::mem::replace(&mut self.conn, Connection::new(self.role)),
-            sink: std::mem::replace(&mut self.sink, Box::pin(Gone)),
-            deflater: self.deflater.take(),
-            close_timeout: self.close_timeout,
-            budget_wait: self.budget_wait,
-            max_message_size: self.max_message_size,
-            control: self.control.take(),
+        // Moved out whole (`Owned` flushes on drop): the stand-in costs nothing.
+        let role = self.base.role;
+        let gone = Rest {
+            role,
+            conn: Connection::new(role),
+            sink: Box::pin(Gone),
+            deflater: None,
+            control: None,
+            ..self.base
         };
+        let rest = std::mem::replace(&mut self.base, gone);
         (parts, rest)
     }
 
     pub(super) fn closed(&self) -> Closed {
         Closed {
-            sent: self.conn.close_sent().cloned(),
-            received: self.conn.close_received().cloned(),
+            sent: self.base.conn.close_sent().cloned(),
+            received: self.base.conn.close_received().cloned(),
         }
     }
 
     pub(super) fn is_closed(&self) -> bool {
-        self.conn.close_sent().is_some() || self.conn.state() == State::Closed
+        self.base.conn.close_sent().is_some() || self.base.conn.state() == State::Closed
     }
 
     fn abort_error(&self) -> Option<Error> {
@@ -211,21 +207,21 @@ impl Owned {
             return Poll::Ready(Err(e));
         }
         ready!(self.poll_work(cx));
-        self.sink.as_mut().poll_ready(cx)
+        self.base.sink.as_mut().poll_ready(cx)
     }
 
     /// Asks the state machine to send `msg`, compresses and masks it, and hands it to the sink
     /// (after [`Owned::poll_ready`]). Returns whether it may stay corked: small, and the reader
     /// holds more input, so it will flush before it waits.
     pub(super) fn start_send(&mut self, mut msg: Message) -> Result<bool, Error> {
-        let sent = admit(&mut self.conn, &msg)?;
-        if let Some(deflater) = self.deflater.as_deref_mut() {
+        let sent = admit(&mut self.base.conn, &msg)?;
+        if let Some(deflater) = self.base.deflater.as_deref_mut() {
             deflate(deflater, &mut msg);
         }
-        msg.mask = self.role == Role::Client;
+        msg.mask = self.base.role == Role::Client;
         let corks = self.has_more && msg.opcode != Opcode::Close;
         self.end_after_flush |= sent.close_transport;
-        self.sink.as_mut().start_send(msg)?;
+        self.base.sink.as_mut().start_send(msg)?;
         self.owed = true;
         Ok(corks && !sent.close_transport)
     }
@@ -240,9 +236,9 @@ impl Owned {
     pub(super) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         ready!(self.poll_work(cx));
         if self.end_after_flush {
-            ready!(self.sink.as_mut().poll_close(cx))?;
+            ready!(self.base.sink.as_mut().poll_close(cx))?;
         } else {
-            ready!(self.sink.as_mut().poll_flush(cx))?;
+            ready!(self.base.sink.as_mut().poll_flush(cx))?;
         }
         self.owed = false;
         Poll::Ready(Ok(()))
@@ -253,13 +249,13 @@ impl Owned {
         loop {
             let step = match &mut self.work {
                 Work::Idle | Work::Done(_) => return Poll::Ready(()),
-                Work::Send { .. } => match ready!(self.sink.as_mut().poll_ready(cx)) {
+                Work::Send { .. } => match ready!(self.base.sink.as_mut().poll_ready(cx)) {
                     Ok(()) => {
                         let Work::Send { mut reply, close } = std::mem::take(&mut self.work) else {
                             unreachable!("matched above")
                         };
-                        reply.mask = self.role == Role::Client;
-                        match self.sink.as_mut().start_send(*reply) {
+                        reply.mask = self.base.role == Role::Client;
+                        match self.base.sink.as_mut().start_send(*reply) {
                             Ok(()) => Work::Flush {
                                 close,
                                 quiet: false,
@@ -272,9 +268,9 @@ impl Owned {
                 Work::Flush { close, quiet } => {
                     let (close, quiet) = (*close, *quiet);
                     let result = if close {
-                        ready!(self.sink.as_mut().poll_close(cx))
+                        ready!(self.base.sink.as_mut().poll_close(cx))
                     } else {
-                        ready!(self.sink.as_mut().poll_flush(cx))
+                        ready!(self.base.sink.as_mut().poll_flush(cx))
                     };
                     self.owed = false;
                     Work::Done(if quiet { Ok(()) } else { result })
@@ -291,7 +287,7 @@ impl Owned {
             return false;
         };
         let acted = self.beat_step(&mut beat, cx);
-        if self.conn.state() == State::Open {
+        if self.base.conn.state() == State::Open {
             self.beat = Some(beat);
         }
         acted
@@ -309,7 +305,7 @@ impl Owned {
             if let Some(seen) = beat.awaiting.take() {
                 // Reading is waiting on an empty transport: every frame the peer sent is counted.
                 if let HeartbeatMode::Ping { timeout } = beat.hb.mode {
-                    if self.activity == seen && self.conn.state() == State::Open {
+                    if self.activity == seen && self.base.conn.state() == State::Open {
                         tracing::debug!("heartbeat: no answer within {timeout:?}");
                         self.abort(Abort::PeerNotResponding(timeout));
                         return true;
@@ -318,7 +314,7 @@ impl Owned {
                 sleep.as_mut().reset(next);
                 continue;
             }
-            if self.conn.state() != State::Open {
+            if self.base.conn.state() != State::Open {
                 return false;
             }
             beat.next += beat.hb.interval;
@@ -332,7 +328,7 @@ impl Owned {
             sleep.as_mut().reset(wake_at);
             // A beat that finds another write owed, or a state machine that refuses it, is
             // skipped.
-            if !matches!(self.work, Work::Idle) || self.conn.send(&frame).is_err() {
+            if !matches!(self.work, Work::Idle) || self.base.conn.send(&frame).is_err() {
                 continue;
             }
             self.work = Work::Send {
@@ -350,7 +346,7 @@ impl Drop for Owned {
     fn drop(&mut self) {
         if self.owed {
             let mut cx = Context::from_waker(std::task::Waker::noop());
-            let _ = self.sink.as_mut().poll_flush(&mut cx);
+            let _ = self.base.sink.as_mut().poll_flush(&mut cx);
         }
     }
 }
@@ -392,32 +388,32 @@ pub(super) struct Rest {
 
 impl Link for Owned {
     fn role(&self) -> Role {
-        self.role
+        self.base.role
     }
 
     fn max_message_size(&self) -> u64 {
-        self.max_message_size
+        self.base.max_message_size
     }
 
     fn budget_wait(&self) -> Duration {
-        self.budget_wait
+        self.base.budget_wait
     }
 
     fn close_timeout(&self) -> Duration {
-        self.close_timeout
+        self.base.close_timeout
     }
 
     fn conn(&mut self) -> impl DerefMut<Target = Connection> + '_ {
-        &mut self.conn
+        &mut self.base.conn
     }
 
     fn set_closing(&mut self) {}
 
     #[inline]
     fn closing(&mut self) -> Closing {
-        let received = self.conn.close_received().is_some();
+        let received = self.base.conn.close_received().is_some();
         Closing {
-            under_way: received || self.conn.close_sent().is_some(),
+            under_way: received || self.base.conn.close_sent().is_some(),
             received,
         }
     }
@@ -437,14 +433,15 @@ impl Link for Owned {
 
     fn abort(&mut self, why: Abort) {
         self.abort.get_or_insert(why);
-        self.conn.transport_closed();
-        if let Some(control) = &self.control {
+        self.base.conn.transport_closed();
+        if let Some(control) = &self.base.control {
             (control.hook)();
         }
     }
 
     fn shut_down(&self) -> bool {
-        self.control
+        self.base
+            .control
             .as_ref()
             .is_some_and(|c| c.shut.load(Ordering::Acquire))
     }

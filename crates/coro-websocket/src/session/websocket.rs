@@ -191,7 +191,7 @@ impl WebSocket {
 
     /// The peer's close frame, once received (code 1005 if it carried no status code).
     pub fn close_frame(&self) -> Option<CloseFrame> {
-        self.core.link.conn.close_received().cloned()
+        self.core.link.base.conn.close_received().cloned()
     }
 
     /// The close frames exchanged so far.
@@ -249,6 +249,7 @@ impl WebSocket {
         Handle::Owned(
             self.core
                 .link
+                .base
                 .control
                 .as_ref()
                 .map_or_else(Weak::new, Arc::downgrade),
