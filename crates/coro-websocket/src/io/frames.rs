@@ -367,7 +367,12 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
 impl<W: AsyncWrite + Unpin> Sink<Message> for FrameWriter<W> {
     type Error = Error;
 
+    #[inline]
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.buf.len() < self.limit && self.direct.is_none() && self.queue.is_empty() {
+            // Only small frames are waiting, and room is left (the usual case).
+            return Poll::Ready(Ok(()));
+        }
         let direct = self.direct.as_ref().map_or(0, |d| d.len());
         let queued: usize = self.queue.iter().map(Bytes::len).sum();
         if direct + self.buf.len() + queued >= self.limit {

@@ -214,7 +214,22 @@ impl Connection {
     ///
     /// # Errors
     /// [`SendError`] when the frame would break RFC 6455 or the connection is closing.
+    #[inline]
     pub fn send(&mut self, frame: &Message) -> Result<Sent, SendError> {
+        // The common case, decided at once: a whole text or binary message while open.
+        if frame.fin
+            && matches!(frame.opcode, Opcode::Text | Opcode::Binary)
+            && !(frame.rsv1 || frame.rsv2 || frame.rsv3 || self.sending_fragmented)
+            && self.state == State::Open
+            && self.close_sent.is_none()
+        {
+            return Ok(Sent::default());
+        }
+        self.send_checked(frame)
+    }
+
+    /// [`Connection::send`] for every other frame.
+    fn send_checked(&mut self, frame: &Message) -> Result<Sent, SendError> {
         if self.close_sent.is_some() || self.state == State::Closed {
             return Err(SendError::AlreadyClosed);
         }

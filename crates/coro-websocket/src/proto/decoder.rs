@@ -194,7 +194,11 @@ impl FrameDecoder {
         {
             return None;
         }
-        let key = masked.then(|| [buf[2], buf[3], buf[4], buf[5]]);
+        let key = if masked {
+            buf.get(2..6).and_then(|k| <[u8; 4]>::try_from(k).ok())
+        } else {
+            None
+        };
         Some(self.take_whole(buf, head, len, key, opcode))
     }
 
@@ -231,8 +235,7 @@ impl FrameDecoder {
         key: Option<[u8; 4]>,
         opcode: Opcode,
     ) -> Result<Message, ProtocolError> {
-        buf.advance(head);
-        let payload = &mut buf[..len];
+        let payload = &mut buf[head..head + len];
         let text = opcode == Opcode::Text;
         if len > super::BLOCK {
             self.check_large(payload, key, text)?;
@@ -253,7 +256,13 @@ impl FrameDecoder {
             rsv3: false,
             opcode,
             mask: key.is_some(),
-            payload: buf.split_to(len).freeze(),
+            payload: {
+                // One split for header and payload; the header is then dropped from the front
+                // of the frozen frame, which moves a pointer and nothing else.
+                let mut frame = buf.split_to(head + len).freeze();
+                frame.advance(head);
+                frame
+            },
             compress: true,
         })
     }

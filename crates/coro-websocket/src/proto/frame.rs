@@ -349,6 +349,18 @@ impl FrameHeader {
 /// assert_eq!(&out[..], b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58");
 /// ```
 pub fn encode_frame(msg: &Message, mask: Option<[u8; 4]>, dst: &mut BytesMut) {
+    if mask.is_none() && msg.payload.len() < 126 {
+        // The common small unmasked frame: a two-byte header, then the payload.
+        let b0 = (u8::from(msg.fin) << 7)
+            | (u8::from(msg.rsv1) << 6)
+            | (u8::from(msg.rsv2) << 5)
+            | (u8::from(msg.rsv3) << 4)
+            | (msg.opcode as u8);
+        dst.reserve(2 + msg.payload.len());
+        dst.put_u16(u16::from_be_bytes([b0, msg.payload.len() as u8]));
+        dst.extend_from_slice(&msg.payload);
+        return;
+    }
     let header = FrameHeader::of(msg, mask);
     dst.reserve(14 + msg.payload.len());
     header.encode(dst);

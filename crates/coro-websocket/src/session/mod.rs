@@ -429,14 +429,21 @@ impl Shared {
 
 /// Asks the state machine to send `msg`: the check every frame the application writes goes
 /// through, in both kinds of session.
+#[inline]
 fn admit(conn: &mut Connection, msg: &Message) -> Result<Sent, Error> {
-    conn.send(msg).map_err(|e| match e {
+    conn.send(msg).map_err(|e| refused(conn, e))
+}
+
+/// Why the state machine refused a frame, as the session reports it.
+#[cold]
+fn refused(conn: &Connection, e: SendError) -> Error {
+    match e {
         SendError::AlreadyClosed => Error::ConnectionClosed(Box::new(Closed {
             sent: conn.close_sent().cloned(),
             received: conn.close_received().cloned(),
         })),
         other => Error::Send(other),
-    })
+    }
 }
 
 /// permessage-deflate: compresses a whole (single-frame) data message the application asked to

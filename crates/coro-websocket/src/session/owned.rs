@@ -245,7 +245,15 @@ impl Owned {
     }
 
     /// Drives the obligation in progress until it is done (its result kept for the reader).
+    #[inline]
     fn poll_work(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if matches!(self.work, Work::Idle | Work::Done(_)) {
+            return Poll::Ready(());
+        }
+        self.poll_work_steps(cx)
+    }
+
+    fn poll_work_steps(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
             let step = match &mut self.work {
                 Work::Idle | Work::Done(_) => return Poll::Ready(()),
