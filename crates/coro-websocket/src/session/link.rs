@@ -61,6 +61,13 @@ pub(crate) trait Link: Send {
     /// Makes sure the task polling the reader is the one woken by an abort.
     fn register(&mut self, cx: &mut Context<'_>);
 
+    /// Nothing is under way besides reading: no obligation, no close, no abort, nothing to
+    /// register for. When it says so, a frame may be read without the reader's other steps.
+    /// (The split link never says so: its reader registers for aborts at every poll.)
+    fn quiet(&mut self) -> bool {
+        false
+    }
+
     /// Why the session was ended from outside, if it was.
     fn aborted(&mut self) -> Option<Abort>;
 

@@ -432,6 +432,14 @@ impl Link for Owned {
     }
 
     #[inline]
+    fn quiet(&mut self) -> bool {
+        // (A close sent or received leaves the state machine `Open` no more.)
+        matches!(self.work, Work::Idle)
+            && self.abort.is_none()
+            && self.base.conn.state() == State::Open
+    }
+
+    #[inline]
     fn register(&mut self, _cx: &mut Context<'_>) {}
 
     #[inline]

@@ -90,13 +90,57 @@ impl<L: Link> ReadCore<L> {
         self.done
     }
 
+    /// Whether nothing but reading is under way: no obligation, no close, no abort, no message
+    /// in pieces, no inflating, no wait for the memory budget. A frame read then needs none of
+    /// the steps of [`ReadCore::poll_frame`] but the last.
+    #[inline]
+    fn plain(&mut self) -> bool {
+        self.deliver.is_none()
+            && self.failure.is_none()
+            && !self.done
+            && self.assembly.is_none()
+            && self.inflater.is_none()
+            && self.starving.is_none()
+            && self.link.quiet()
+    }
+
     /// `read_message` as a poll: frames are pulled until a message is whole.
+    #[inline]
     pub(super) fn poll_message(
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Message, Error>>> {
+        let mut first = None;
+        if self.plain() {
+            // The hot path: a whole text or binary frame already buffered goes straight out.
+            let polled = self.stream.as_mut().poll_next(cx);
+            if polled.is_ready() {
+                self.link.input_polled(self.stream.has_buffered());
+            }
+            match polled {
+                Poll::Ready(Some(Ok(frame)))
+                    if frame.fin
+                        && (frame.opcode == Opcode::Binary
+                            || (frame.opcode == Opcode::Text && self.validated)) =>
+                {
+                    self.link.count_frame();
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+                // Anything else, or nothing yet, goes through every step.
+                other => first = Some(other.map(Some)),
+            }
+        }
+        self.poll_message_from(cx, first)
+    }
+
+    /// [`ReadCore::poll_message`] in full, starting from what the stream gave, if it was polled.
+    fn poll_message_from(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut first: Option<Poll<Option<Item>>>,
+    ) -> Poll<Option<Result<Message, Error>>> {
         loop {
-            let polled = ready!(self.poll_frame(cx));
+            let polled = ready!(self.poll_frame_from(cx, first.take()));
             let frame = match polled {
                 // The hot path: an unfragmented message, already checked, goes out as it came.
                 Some(Ok(ref f))
@@ -196,25 +240,41 @@ impl<L: Link> ReadCore<L> {
     /// The next frame, after the session has handled it: the steps below, in order, until one
     /// has something to hand out.
     pub(super) fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Item> {
+        self.poll_frame_from(cx, None)
+    }
+
+    /// [`ReadCore::poll_frame`], starting from what the stream gave when [`ReadCore::plain`]
+    /// held (so that the steps before polling it had nothing to do), if it was polled.
+    fn poll_frame_from(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut first: Option<Poll<Option<Item>>>,
+    ) -> Poll<Item> {
         loop {
-            if let Some(item) = ready!(self.poll_obligation(cx)) {
-                return Poll::Ready(item);
-            }
-            if self.done {
-                return Poll::Ready(None);
-            }
-            self.link.register(cx);
-            if let Some(end) = self.aborted() {
-                return Poll::Ready(end);
-            }
-            let closing = self.link.closing();
-            if let Some(end) = self.poll_close_deadline(cx, closing) {
-                return Poll::Ready(end);
-            }
-            let item = if self.inflating.is_some() {
-                self.poll_inflate(cx)
-            } else {
-                self.poll_input(cx)
+            let (item, closing) = match first.take() {
+                Some(item) => (item, Closing::default()),
+                None => {
+                    if let Some(item) = ready!(self.poll_obligation(cx)) {
+                        return Poll::Ready(item);
+                    }
+                    if self.done {
+                        return Poll::Ready(None);
+                    }
+                    self.link.register(cx);
+                    if let Some(end) = self.aborted() {
+                        return Poll::Ready(end);
+                    }
+                    let closing = self.link.closing();
+                    if let Some(end) = self.poll_close_deadline(cx, closing) {
+                        return Poll::Ready(end);
+                    }
+                    let item = if self.inflating.is_some() {
+                        self.poll_inflate(cx)
+                    } else {
+                        self.poll_input(cx)
+                    };
+                    (item, closing)
+                }
             };
             let item = match item {
                 Poll::Ready(item) => item,
