@@ -10,9 +10,12 @@ use bytes::{Buf, BytesMut};
 
 use super::close::CloseFrame;
 use super::frame::{FrameHeader, Message, Opcode};
-use super::mask::apply_mask;
+use super::mask::{apply_mask, unmask_small};
 use super::utf8::Utf8Validator;
 use super::{ProtocolError, Role};
+
+/// Payloads up to this size are unmasked and tested for ASCII in one pass.
+const SMALL: usize = 128;
 
 /// Room made past the end of an incomplete frame, for the start of the next one.
 pub(crate) const READ_AHEAD: usize = 4 << 10;
@@ -239,6 +242,11 @@ impl FrameDecoder {
         let text = opcode == Opcode::Text;
         if len > super::BLOCK {
             self.check_large(payload, key, text)?;
+        } else if len <= SMALL {
+            let ascii = unmask_small(payload, key.unwrap_or_default());
+            if text && !ascii && !super::utf8::is_valid(payload) {
+                return Err(ProtocolError::InvalidUtf8);
+            }
         } else {
             if let Some(key) = key {
                 apply_mask(payload, key, 0);

@@ -57,6 +57,29 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     }
 }
 
+/// Unmasks a small whole payload with `key` (all zeros for an unmasked one) and says whether
+/// it is all ASCII, in one pass: a small text frame is then checked as UTF-8 for free.
+#[inline]
+pub(crate) fn unmask_small(buf: &mut [u8], key: [u8; 4]) -> bool {
+    let half = u32::from_ne_bytes(key);
+    let wide = u64::from(half) | (u64::from(half) << 32);
+    let mut seen = 0u64;
+    let mut words = buf.chunks_exact_mut(8);
+    for word in &mut words {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(word);
+        let v = u64::from_ne_bytes(b) ^ wide;
+        word.copy_from_slice(&v.to_ne_bytes());
+        seen |= v;
+    }
+    // The tail starts at a multiple of 8, so the key lines up with its first byte.
+    for (byte, k) in words.into_remainder().iter_mut().zip(key.iter().cycle()) {
+        *byte ^= k;
+        seen |= u64::from(*byte);
+    }
+    seen & 0x8080_8080_8080_8080 == 0
+}
+
 #[inline(always)]
 fn xor_word(word: &mut [u8], wide: u64) {
     let mut b = [0u8; 8];
@@ -85,6 +108,27 @@ mod tests {
                 apply_mask(&mut fast, key, offset);
                 naive(&mut slow, key, offset);
                 assert_eq!(fast, slow, "len {len} offset {offset}");
+            }
+        }
+    }
+
+    #[test]
+    fn unmask_small_unmasks_and_tells_ascii_at_every_length() {
+        let key = [0x12, 0x34, 0x56, 0x78];
+        for len in 0..80 {
+            for high in [None, Some(len / 2)] {
+                let mut orig: Vec<u8> = (0..len as u8).map(|b| b & 0x7f).collect();
+                if let Some(at) = high.filter(|_| len > 0) {
+                    orig[at] = 0xc3;
+                }
+                let mut masked = orig.clone();
+                naive(&mut masked, key, 0);
+                let ascii = super::unmask_small(&mut masked, key);
+                assert_eq!(masked, orig, "len {len}");
+                assert_eq!(ascii, orig.is_ascii(), "len {len}");
+                // An unmasked payload (key of zeros) is left as it is.
+                assert_eq!(super::unmask_small(&mut masked, [0; 4]), orig.is_ascii());
+                assert_eq!(masked, orig);
             }
         }
     }
