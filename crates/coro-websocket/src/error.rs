@@ -237,3 +237,27 @@ impl Error {
         }
     }
 }
+
+/// A read error as the session reports it: an HTTP/2 stream reset (RST_STREAM, from hyper's
+/// upgraded stream or ours) becomes [`Http2Error::Reset`](crate::error::Http2Error::Reset) with
+/// its code, anything else [`Error::Io`].
+pub(crate) fn read_error(e: std::io::Error) -> Error {
+    #[cfg(any(feature = "http2", feature = "hyper"))]
+    if let Some(code) = reset_code(&e) {
+        return Http2Error::Reset(code).into();
+    }
+    Error::Io(e)
+}
+
+#[cfg(any(feature = "http2", feature = "hyper"))]
+/// The reset code in an I/O error that came from an HTTP/2 stream, if it is one.
+fn reset_code(e: &std::io::Error) -> Option<u32> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|e| e as _);
+    while let Some(c) = cause {
+        if let Some(h2) = c.downcast_ref::<h2::Error>() {
+            return h2.reason().map(u32::from);
+        }
+        cause = c.source();
+    }
+    None
+}

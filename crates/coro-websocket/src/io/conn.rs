@@ -10,13 +10,15 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::frames::{FrameReader, FrameWriter};
 use crate::config::Config;
 use crate::error::{Error, TimeoutKind};
 use crate::options::Heartbeat;
 use crate::proto::deflate::Deflate;
 use crate::proto::{FrameDecoder, Role};
-use crate::session::{self, ShutdownHook, WebSocket};
+use crate::session::{
+    self, ByteRead, ByteWrite, FrameReader, FrameSink, FrameStream, FrameWriter, ShutdownHook,
+    WebSocket,
+};
 
 /// Any byte stream a WebSocket can run over.
 pub(super) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -143,19 +145,20 @@ pub(super) fn start_session(stream: Conn, role: Role, start: Start<'_>) -> WebSo
     let limit = config.max_write_buffer;
     let mask = crate::codec::random_mask;
     let budget = config.memory_budget.clone();
-    let (source, sink): (Pin<Box<dyn session::FrameSource>>, _) = match stream {
+    let (source, sink) = match stream {
         Conn::Tcp(tcp) => {
             let (r, w) = tcp.into_split();
             (
-                Box::pin(FrameReader::new(r, decoder, leftover, budget)),
-                Box::pin(FrameWriter::new(w, limit, mask)) as Pin<Box<dyn FrameSinkDyn>>,
+                FrameStream::Tcp(Box::new(FrameReader::new(r, decoder, leftover, budget))),
+                FrameSink::Tcp(Box::new(FrameWriter::new(w, limit, mask))),
             )
         }
         Conn::Other(io) => {
             let (r, w) = tokio::io::split(io);
+            let (r, w): (ByteRead, ByteWrite) = (Box::new(r), Box::new(w));
             (
-                Box::pin(FrameReader::new(r, decoder, leftover, budget)),
-                Box::pin(FrameWriter::new(w, limit, mask)) as Pin<Box<dyn FrameSinkDyn>>,
+                FrameStream::Bytes(Box::new(FrameReader::new(r, decoder, leftover, budget))),
+                FrameSink::Bytes(Box::new(FrameWriter::new(w, limit, mask))),
             )
         }
     };
@@ -165,34 +168,6 @@ pub(super) fn start_session(stream: Conn, role: Role, start: Start<'_>) -> WebSo
         deflate,
     };
     session::open_owned(source, sink, role, config, heartbeat, under)
-}
-
-/// The sink type the session takes.
-trait FrameSinkDyn: futures_sink::Sink<crate::Message, Error = Error> + Send {}
-impl<T: futures_sink::Sink<crate::Message, Error = Error> + Send> FrameSinkDyn for T {}
-
-/// A read error as the session reports it: an HTTP/2 stream reset (RST_STREAM, from hyper's
-/// upgraded stream or ours) becomes [`Http2Error::Reset`](crate::error::Http2Error::Reset) with
-/// its code, anything else [`Error::Io`].
-pub(super) fn read_error(e: std::io::Error) -> Error {
-    #[cfg(any(feature = "http2", feature = "hyper"))]
-    if let Some(code) = reset_code(&e) {
-        return crate::error::Http2Error::Reset(code).into();
-    }
-    Error::Io(e)
-}
-
-#[cfg(any(feature = "http2", feature = "hyper"))]
-/// The reset code in an I/O error that came from an HTTP/2 stream, if it is one.
-fn reset_code(e: &std::io::Error) -> Option<u32> {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|e| e as _);
-    while let Some(c) = cause {
-        if let Some(h2) = c.downcast_ref::<h2::Error>() {
-            return h2.reason().map(u32::from);
-        }
-        cause = c.source();
-    }
-    None
 }
 
 /// Waits at most `limit` (forever with `None`) for a future, mapping expiry to

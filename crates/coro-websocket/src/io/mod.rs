@@ -1,7 +1,7 @@
 //! The I/O layer: the only place that touches tokio sockets and rustls connections. It opens
 //! TCP, TLS or Unix connections (`client`), accepts them (`server`), runs the opening handshake
-//! of [`crate::handshake`] over them, and hands the byte stream to the session through the
-//! frame reader and writer (`frames`).
+//! of [`crate::handshake`] over them, and hands the byte stream to the session, whose
+//! frame reader and writer read and write it.
 //!
 //! Everything it decides by policy comes from the layers below it: URLs and redirects
 //! (`crate::url`, `crate::redirect`), proxies (`crate::proxy`), TLS settings (`crate::tls`).
@@ -10,7 +10,6 @@
 
 mod client;
 mod conn;
-mod frames;
 #[cfg(feature = "http2")]
 pub mod h2;
 mod response;

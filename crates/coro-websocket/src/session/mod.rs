@@ -23,6 +23,7 @@ use tokio::sync::Notify;
 
 mod budget;
 mod cork;
+mod frames;
 mod heartbeat;
 mod link;
 mod open;
@@ -30,6 +31,7 @@ mod owned;
 mod read;
 mod reader;
 mod split;
+mod transport;
 mod websocket;
 mod writer;
 
@@ -48,8 +50,8 @@ use crate::error::{Closed, Error};
 use crate::proto::deflate::Deflater;
 use crate::proto::{Connection, Message, Opcode, Role, SendError, Sent};
 
-type FrameStream = Pin<Box<dyn FrameSource>>;
-type FrameSink = Pin<Box<dyn Sink<Message, Error = Error> + Send>>;
+pub(crate) use frames::{FrameReader, FrameWriter};
+pub(crate) use transport::{ByteRead, ByteWrite, FrameSink, FrameStream};
 type SendFuture = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
 
 /// A stream of incoming frames that can tell whether more input is already buffered.

@@ -11,6 +11,8 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
+use futures_sink::Sink;
+
 use super::link::{Closing, Link, Obligation};
 use super::{admit, deflate, Abort, FrameSink, Shared, ShutdownHook};
 use crate::error::{Closed, Error};
@@ -173,7 +175,7 @@ impl Owned {
         let gone = Rest {
             role,
             conn: Connection::new(role),
-            sink: Box::pin(Gone),
+            sink: FrameSink::Frames(Box::pin(Gone)),
             deflater: None,
             control: None,
             ..self.base

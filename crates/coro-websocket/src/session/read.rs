@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use bytes::BytesMut;
+use futures_core::Stream;
 
 use super::link::{Closing, Link, Obligation};
 use super::{Abort, Account, FrameStream};

@@ -14,7 +14,7 @@ use super::link::Link;
 use super::owned::Owned;
 use super::read::ReadCore;
 use super::split::{share, SplitLink};
-use super::{Foreign, Handle, Reader, Shared, Under, Writer};
+use super::{Foreign, FrameSink, FrameStream, Handle, Reader, Shared, Under, Writer};
 use crate::error::{Closed, Error};
 use crate::options::WrapOptions;
 use crate::proto::{CloseCode, CloseFrame, Message, Role};
@@ -91,8 +91,8 @@ impl WebSocket {
         W: Sink<Message, Error = Error> + Send + 'static,
     {
         super::open_owned(
-            Box::pin(Foreign(Box::pin(raw_read))),
-            Box::pin(raw_write),
+            FrameStream::Frames(Box::pin(Foreign(Box::pin(raw_read)))),
+            FrameSink::Frames(Box::pin(raw_write)),
             options.role(),
             &options.config,
             options.heartbeat,
@@ -114,6 +114,8 @@ impl WebSocket {
     /// `next`, with nothing to import, and errors as items (as [`WebSocket::read_message`]'s).
     // (Plain functions returning the poll's future, not `async fn`s around it: one state
     // machine fewer per message on the hot path.)
+    // An inherent `next`, beside `Stream`'s, so that the plain loop needs no import.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> impl Future<Output = Option<Result<Message, Error>>> + '_ {
         std::future::poll_fn(|cx| self.core.poll_message(cx))
     }

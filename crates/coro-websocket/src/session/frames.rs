@@ -1,5 +1,6 @@
-//! The frame stream and frame sink that [`connect`](crate::connect) and [`accept`](crate::accept)
-//! put under a session: [`proto::FrameDecoder`](crate::proto::FrameDecoder) and
+//! The frame stream and frame sink of a session over a byte stream (what
+//! [`connect`](crate::connect) and [`accept`](crate::accept) open):
+//! [`proto::FrameDecoder`](crate::proto::FrameDecoder) and
 //! [`proto::encode_frame`](crate::proto::encode_frame) over a socket's read and write halves.
 //!
 //! They do what `tokio_util`'s `FramedRead`/`FramedWrite` over [`FrameCodec`](crate::FrameCodec)
@@ -20,9 +21,9 @@ use futures_core::Stream;
 use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::{Account, MemoryBudget, FREE};
 use crate::error::Error;
 use crate::proto::{encode_frame, FrameDecoder, FrameHeader, Message, READ_AHEAD};
-use crate::session::{Account, MemoryBudget, FREE};
 
 /// Bytes asked of the socket per read while a frame is incomplete.
 const READ_CHUNK: usize = 16 << 10;
@@ -139,8 +140,24 @@ impl<R> FrameReader<R> {
 impl<R: AsyncRead + Unpin> Stream for FrameReader<R> {
     type Item = Result<Message, Error>;
 
+    #[inline(always)]
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
+        if !this.buf.is_empty() {
+            // A whole frame already buffered (most polls under load).
+            if let Some(frame) = this.decoder.decode(&mut this.buf)? {
+                this.account.settle(this.buf.len());
+                return Poll::Ready(Some(Ok(frame)));
+            }
+        }
+        this.poll_read(cx)
+    }
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    /// Reads from the byte stream until a frame is whole.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
+        let this = self;
         loop {
             // (Nothing buffered decodes to nothing: skip straight to reading.)
             if !this.buf.is_empty() {
@@ -183,7 +200,7 @@ impl<R: AsyncRead + Unpin> Stream for FrameReader<R> {
             match tokio_util::io::poll_read_buf(Pin::new(&mut this.io), cx, limited) {
                 Poll::Ready(Ok(0)) => this.eof = true,
                 Poll::Ready(Ok(_)) => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(super::conn::read_error(e)))),
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(crate::error::read_error(e)))),
                 Poll::Pending => {
                     this.account.settle(this.buf.len());
                     if this.buf.is_empty() {
@@ -209,11 +226,13 @@ impl<R: AsyncRead + Unpin> Stream for FrameReader<R> {
     }
 }
 
-impl<R: AsyncRead + Unpin + Send> crate::session::FrameSource for FrameReader<R> {
+impl<R: AsyncRead + Unpin + Send> super::FrameSource for FrameReader<R> {
+    #[inline]
     fn has_buffered(&self) -> bool {
         !self.buf.is_empty()
     }
 
+    #[inline]
     fn starved(&self) -> bool {
         self.starved
     }
@@ -292,6 +311,16 @@ impl<W> FrameWriter<W> {
 }
 
 impl<W: AsyncWrite + Unpin> FrameWriter<W> {
+    /// Writes out what is buffered when it has reached the limit.
+    fn make_room(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let direct = self.direct.as_ref().map_or(0, |d| d.len());
+        let queued: usize = self.queue.iter().map(Bytes::len).sum();
+        if direct + self.buf.len() + queued >= self.limit {
+            ready!(self.poll_write_out(cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         while let Some(d) = self.direct.as_mut() {
             let slices = [IoSlice::new(d.head()), IoSlice::new(&d.payload)];
@@ -367,18 +396,13 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
 impl<W: AsyncWrite + Unpin> Sink<Message> for FrameWriter<W> {
     type Error = Error;
 
-    #[inline]
+    #[inline(always)]
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if self.buf.len() < self.limit && self.direct.is_none() && self.queue.is_empty() {
             // Only small frames are waiting, and room is left (the usual case).
             return Poll::Ready(Ok(()));
         }
-        let direct = self.direct.as_ref().map_or(0, |d| d.len());
-        let queued: usize = self.queue.iter().map(Bytes::len).sum();
-        if direct + self.buf.len() + queued >= self.limit {
-            ready!(self.poll_write_out(cx))?;
-        }
-        Poll::Ready(Ok(()))
+        self.make_room(cx)
     }
 
     fn start_send(mut self: Pin<&mut Self>, msg: Message) -> Result<(), Error> {
