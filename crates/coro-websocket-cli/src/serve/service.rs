@@ -122,7 +122,10 @@ macro_rules! session {
             }
             None => {
                 drop($request);
-                echo($ws).await
+                // Its own task, sized for the echo alone: a task keeps the size of its largest
+                // state (here the handshake's, with the request and the `WebSocket` beside the
+                // echo that holds it) for its whole life, and tokio rounds a task up to 128 B.
+                tokio::spawn(echo($ws));
             }
         }
     };
@@ -195,12 +198,11 @@ fn topic_of(request: &Request) -> String {
 #[allow(clippy::manual_async_fn)]
 fn echo(mut ws: WebSocket) -> impl std::future::Future<Output = ()> + Send {
     async move {
-        while let Some(message) = ws.next().await {
-            // (Out of the `Result` in a `let`, as in `accept_and_echo`: a `match` would keep it
-            // stored beside the write.)
-            let message = match message {
-                Ok(message) => message,
-                Err(e) => return tracing::debug!("connection ended: {e}"),
+        loop {
+            let message = match ws.next().await {
+                Some(Ok(message)) => message,
+                Some(Err(e)) => return tracing::debug!("connection ended: {e}"),
+                None => return,
             };
             if let Err(e) = ws.send(message).await {
                 return tracing::debug!("write failed: {e}");

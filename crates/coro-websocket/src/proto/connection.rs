@@ -90,8 +90,9 @@ pub enum SendError {
 pub struct Connection {
     role: Role,
     state: State,
-    close_sent: Option<CloseFrame>,
-    close_received: Option<CloseFrame>,
+    // (Boxed: rare, and every connection carries a `Connection`.)
+    close_sent: Option<Box<CloseFrame>>,
+    close_received: Option<Box<CloseFrame>>,
     sending_fragmented: bool,
     close_timeout: Duration,
     /// When the closing handshake must be over, fixed when it is first asked for.
@@ -158,12 +159,12 @@ impl Connection {
 
     /// The close frame we sent, if any (code 1005 for one without a status code).
     pub fn close_sent(&self) -> Option<&CloseFrame> {
-        self.close_sent.as_ref()
+        self.close_sent.as_deref()
     }
 
     /// The close frame we received, in the same form as [`Connection::close_sent`].
     pub fn close_received(&self) -> Option<&CloseFrame> {
-        self.close_received.as_ref()
+        self.close_received.as_deref()
     }
 
     /// Accounts for a validated incoming frame and says what must be written in answer.
@@ -184,7 +185,7 @@ impl Connection {
             Opcode::Close if self.close_received.is_none() => {
                 // The decoder validated the body; a parse failure here cannot happen.
                 let body = CloseFrame::parse(&frame.payload).unwrap_or(CloseFrame::no_status());
-                self.close_received = Some(body.clone());
+                self.close_received = Some(Box::new(body.clone()));
                 let reply = if self.close_sent.is_none() {
                     // RFC 6455 §5.5.1: "the endpoint MUST send a Close frame in response
                     // (typically echoing the status code it received)".
@@ -193,7 +194,7 @@ impl Connection {
                     } else {
                         Message::close_empty()
                     };
-                    self.close_sent = Some(body);
+                    self.close_sent = Some(Box::new(body));
                     Some(echo)
                 } else {
                     None
@@ -265,7 +266,7 @@ impl Connection {
                     CloseFrame { code, reason }
                 }
             };
-            self.close_sent = Some(body);
+            self.close_sent = Some(Box::new(body));
             self.state = if self.close_received.is_some() {
                 State::Closed
             } else {
@@ -291,10 +292,10 @@ impl Connection {
         if was_sent {
             return None;
         }
-        self.close_sent = Some(CloseFrame {
+        self.close_sent = Some(Box::new(CloseFrame {
             code,
             reason: reason.to_owned(),
-        });
+        }));
         Some(Message::close(code, reason))
     }
 

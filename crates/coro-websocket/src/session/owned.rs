@@ -69,7 +69,8 @@ enum Work {
     /// Flush (and with `close`, close) the sink; `quiet` turns a failure into success.
     Flush { close: bool, quiet: bool },
     /// Done: the result waits for the reader, who asked for the work.
-    Done(Result<(), Error>),
+    /// (The error boxed: rare, and every connection carries a `Work`.)
+    Done(Result<(), Box<Error>>),
 }
 
 /// The heartbeat of an unsplit session, run when reading waits for input: a task that is not
@@ -152,7 +153,7 @@ impl Owned {
     pub(super) fn into_parts(mut self) -> (Parts, Rest) {
         let pending = match std::mem::take(&mut self.work) {
             Work::Idle | Work::Done(Ok(())) => None,
-            Work::Done(result) => Some(Obligation::Done(result)),
+            Work::Done(result) => Some(Obligation::Done(result.map_err(|e| *e))),
             Work::Send { reply, close } => Some(Obligation::Reply {
                 reply: Some(*reply),
                 close,
@@ -270,10 +271,10 @@ impl Owned {
                                 close,
                                 quiet: false,
                             },
-                            Err(e) => Work::Done(Err(e)),
+                            Err(e) => Work::Done(Err(Box::new(e))),
                         }
                     }
-                    Err(e) => Work::Done(Err(e)),
+                    Err(e) => Work::Done(Err(Box::new(e))),
                 },
                 Work::Flush { close, quiet } => {
                     let (close, quiet) = (*close, *quiet);
@@ -283,7 +284,11 @@ impl Owned {
                         ready!(self.base.sink.as_mut().poll_flush(cx))
                     };
                     self.owed = false;
-                    Work::Done(if quiet { Ok(()) } else { result })
+                    Work::Done(if quiet {
+                        Ok(())
+                    } else {
+                        result.map_err(Box::new)
+                    })
                 }
             };
             self.work = step;
@@ -503,7 +508,7 @@ impl Link for Owned {
                 close: true,
                 quiet: true,
             },
-            Obligation::Done(result) => Work::Done(result),
+            Obligation::Done(result) => Work::Done(result.map_err(Box::new)),
         };
     }
 
@@ -514,7 +519,7 @@ impl Link for Owned {
         }
         ready!(self.poll_work(cx));
         match std::mem::take(&mut self.work) {
-            Work::Done(result) => Poll::Ready(Some(result)),
+            Work::Done(result) => Poll::Ready(Some(result.map_err(|e| *e))),
             _ => unreachable!("poll_work is ready only when done"),
         }
     }

@@ -26,7 +26,8 @@ pub(crate) struct ReadCore<L> {
     failure: Option<Box<Error>>,
     done: bool,
     close_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
-    assembly: Option<(Opcode, BytesMut)>,
+    /// A fragmented message being put together (boxed: rare).
+    assembly: Option<Box<(Opcode, BytesMut)>>,
     validated: bool,
     /// permessage-deflate decompressor, when negotiated.
     inflater: Option<Box<MessageInflater>>,
@@ -159,29 +160,30 @@ impl<L: Link> ReadCore<L> {
                 (Opcode::Text | Opcode::Binary, None) if frame.fin => frame,
                 (Opcode::Text | Opcode::Binary, None) => {
                     self.account.hold_anyway(frame.payload.len());
-                    self.assembly = Some((frame.opcode, BytesMut::from(&frame.payload[..])));
+                    self.assembly =
+                        Some(Box::new((frame.opcode, BytesMut::from(&frame.payload[..]))));
                     continue;
                 }
-                (Opcode::Continuation, Some((opcode, mut buf))) => {
+                (Opcode::Continuation, Some(mut assembly)) => {
+                    let (opcode, buf) = &mut *assembly;
                     if !self.validated
                         && (buf.len() + frame.payload.len()) as u64 > self.link.max_message_size()
                     {
-                        return Poll::Ready(Some(Err(self.fail_now(
-                            ProtocolError::MessageTooBig {
-                                len: (buf.len() + frame.payload.len()) as u64,
-                                max: self.link.max_message_size(),
-                            },
-                        ))));
+                        let len = (buf.len() + frame.payload.len()) as u64;
+                        let max = self.link.max_message_size();
+                        return Poll::Ready(Some(Err(
+                            self.fail_now(ProtocolError::MessageTooBig { len, max })
+                        )));
                     }
                     buf.extend_from_slice(&frame.payload);
                     if !frame.fin {
                         self.account.hold_anyway(buf.len());
-                        self.assembly = Some((opcode, buf));
+                        self.assembly = Some(assembly);
                         continue;
                     }
                     // Handed to the application: no longer the budget's to count.
                     self.account.settle(0);
-                    Message::new(opcode, buf.freeze())
+                    Message::new(*opcode, std::mem::take(buf).freeze())
                 }
                 (Opcode::Ping | Opcode::Pong | Opcode::Close, partial) => {
                     self.assembly = partial;
@@ -396,7 +398,7 @@ impl<L: Link> ReadCore<L> {
         else {
             return Poll::Ready(None);
         };
-        let assembled = self.assembly.as_ref().map_or(0, |(_, buf)| buf.len());
+        let assembled = self.assembly.as_ref().map_or(0, |a| a.1.len());
         // The compressed frame is held until it is inflated, beside the output so far.
         let held = assembled + frame.payload.len() + inflater.pending_output() + INFLATE_STEP;
         self.inflate_starved = self.account.poll_hold(cx, held).is_pending();
