@@ -1,5 +1,5 @@
-//! Shared by the peer echo servers of the comparison bench (`tungstenite_echo`, `fastws_echo`,
-//! `sockudo_echo`): their command line, `[ADDR] [--tls-cert CERT.pem --tls-key KEY.pem]`, and the tokio-rustls
+//! Shared by the echo servers of the comparison bench (`tungstenite_echo`, `fastws_echo`,
+//! `sockudo_echo`, and our `batch_echo`): their command line, `[ADDR] [--tls-cert CERT.pem --tls-key KEY.pem]`, and the tokio-rustls
 //! acceptor for wss://, configured as `coro-websocket serve --tls-cert` is (rustls with ring, safe
 //! default protocol versions), so TLS costs the same in every server.
 //!
