@@ -142,31 +142,36 @@ impl<R: AsyncRead + Unpin> Stream for FrameReader<R> {
 
     #[inline(always)]
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        if !this.buf.is_empty() {
-            // A whole frame already buffered (most polls under load).
-            if let Some(frame) = this.decoder.decode(&mut this.buf)? {
-                this.account.settle(this.buf.len());
-                return Poll::Ready(Some(Ok(frame)));
-            }
+        // A whole frame already buffered (most polls under load).
+        if let Some(frame) = self.buffered()? {
+            return Poll::Ready(Some(Ok(frame)));
         }
-        this.poll_read(cx)
+        self.poll_read(cx)
+    }
+}
+
+impl<R> FrameReader<R> {
+    /// The next frame, if the buffer holds a whole one.
+    #[inline(always)]
+    fn buffered(&mut self) -> Result<Option<Message>, Error> {
+        // (Nothing buffered decodes to nothing.)
+        if self.buf.is_empty() {
+            return Ok(None);
+        }
+        let frame = self.decoder.decode(&mut self.buf)?;
+        if frame.is_some() {
+            // The frame is the session's now (it accounts for what it keeps).
+            self.account.settle(self.buf.len());
+        }
+        Ok(frame)
     }
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
-    /// Reads from the byte stream until a frame is whole.
+    /// Reads from the byte stream until a frame is whole (what is buffered has been decoded).
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
         let this = self;
         loop {
-            // (Nothing buffered decodes to nothing: skip straight to reading.)
-            if !this.buf.is_empty() {
-                if let Some(frame) = this.decoder.decode(&mut this.buf)? {
-                    // The frame is the session's now (it accounts for what it keeps).
-                    this.account.settle(this.buf.len());
-                    return Poll::Ready(Some(Ok(frame)));
-                }
-            }
             if this.eof {
                 // Bytes left over at EOF are a frame cut short: the peer vanished mid-frame.
                 return Poll::Ready(if this.buf.is_empty() {
@@ -221,6 +226,9 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     }
                     return Poll::Pending;
                 }
+            }
+            if let Some(frame) = this.buffered()? {
+                return Poll::Ready(Some(Ok(frame)));
             }
         }
     }
