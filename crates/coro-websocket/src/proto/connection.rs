@@ -90,13 +90,20 @@ pub enum SendError {
 pub struct Connection {
     role: Role,
     state: State,
-    // (Boxed: rare, and every connection carries a `Connection`.)
-    close_sent: Option<Box<CloseFrame>>,
-    close_received: Option<Box<CloseFrame>>,
+    /// The closing handshake, once under way. (Boxed: rare, and every connection carries a
+    /// `Connection`.)
+    closing: Option<Box<Closing>>,
     sending_fragmented: bool,
     close_timeout: Duration,
+}
+
+/// What a [`Connection`] knows of its closing handshake.
+#[derive(Debug, Clone, Default)]
+struct Closing {
+    sent: Option<CloseFrame>,
+    received: Option<CloseFrame>,
     /// When the closing handshake must be over, fixed when it is first asked for.
-    close_by: Option<Instant>,
+    by: Option<Instant>,
 }
 
 impl Connection {
@@ -105,11 +112,9 @@ impl Connection {
         Connection {
             role,
             state: State::Open,
-            close_sent: None,
-            close_received: None,
+            closing: None,
             sending_fragmented: false,
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
-            close_by: None,
         }
     }
 
@@ -117,6 +122,11 @@ impl Connection {
     pub fn with_close_timeout(mut self, timeout: Duration) -> Connection {
         self.close_timeout = timeout;
         self
+    }
+
+    /// How long the closing handshake may take.
+    pub fn close_timeout(&self) -> Duration {
+        self.close_timeout
     }
 
     /// When the closing handshake must be over, once one is under way: `None` while the
@@ -141,10 +151,10 @@ impl Connection {
     /// assert_eq!(conn.close_by(now + Duration::from_secs(1)), Some(now + Duration::from_secs(2)));
     /// ```
     pub fn close_by(&mut self, now: Instant) -> Option<Instant> {
-        if self.close_sent.is_none() && self.close_received.is_none() {
-            return None;
-        }
-        Some(*self.close_by.get_or_insert(now + self.close_timeout))
+        let timeout = self.close_timeout;
+        // (Only a close frame sent or received starts the record.)
+        let closing = self.closing.as_mut()?;
+        Some(*closing.by.get_or_insert(now + timeout))
     }
 
     /// This endpoint's role.
@@ -159,12 +169,17 @@ impl Connection {
 
     /// The close frame we sent, if any (code 1005 for one without a status code).
     pub fn close_sent(&self) -> Option<&CloseFrame> {
-        self.close_sent.as_deref()
+        self.closing.as_ref()?.sent.as_ref()
     }
 
     /// The close frame we received, in the same form as [`Connection::close_sent`].
     pub fn close_received(&self) -> Option<&CloseFrame> {
-        self.close_received.as_deref()
+        self.closing.as_ref()?.received.as_ref()
+    }
+
+    /// The closing handshake's record, started on first use.
+    fn closing(&mut self) -> &mut Closing {
+        self.closing.get_or_insert_with(Box::default)
     }
 
     /// Accounts for a validated incoming frame and says what must be written in answer.
@@ -174,7 +189,7 @@ impl Connection {
             // in response, unless it already received a Close frame." Having sent one (Closing)
             // does not excuse it: a pong is a control frame, not data.
             Opcode::Ping
-                if self.close_received.is_none()
+                if self.close_received().is_none()
                     && matches!(self.state, State::Open | State::Closing) =>
             {
                 Received {
@@ -182,11 +197,11 @@ impl Connection {
                     close_transport: false,
                 }
             }
-            Opcode::Close if self.close_received.is_none() => {
+            Opcode::Close if self.close_received().is_none() => {
                 // The decoder validated the body; a parse failure here cannot happen.
                 let body = CloseFrame::parse(&frame.payload).unwrap_or(CloseFrame::no_status());
-                self.close_received = Some(Box::new(body.clone()));
-                let reply = if self.close_sent.is_none() {
+                self.closing().received = Some(body.clone());
+                let reply = if self.close_sent().is_none() {
                     // RFC 6455 §5.5.1: "the endpoint MUST send a Close frame in response
                     // (typically echoing the status code it received)".
                     let echo = if body.has_status() {
@@ -194,7 +209,7 @@ impl Connection {
                     } else {
                         Message::close_empty()
                     };
-                    self.close_sent = Some(Box::new(body));
+                    self.closing().sent = Some(body);
                     Some(echo)
                 } else {
                     None
@@ -222,7 +237,7 @@ impl Connection {
             && matches!(frame.opcode, Opcode::Text | Opcode::Binary)
             && !(frame.rsv1 || frame.rsv2 || frame.rsv3 || self.sending_fragmented)
             && self.state == State::Open
-            && self.close_sent.is_none()
+            && self.close_sent().is_none()
         {
             return Ok(Sent::default());
         }
@@ -231,7 +246,7 @@ impl Connection {
 
     /// [`Connection::send`] for every other frame.
     fn send_checked(&mut self, frame: &Message) -> Result<Sent, SendError> {
-        if self.close_sent.is_some() || self.state == State::Closed {
+        if self.close_sent().is_some() || self.state == State::Closed {
             return Err(SendError::AlreadyClosed);
         }
         if frame.rsv1 || frame.rsv2 || frame.rsv3 {
@@ -266,8 +281,8 @@ impl Connection {
                     CloseFrame { code, reason }
                 }
             };
-            self.close_sent = Some(Box::new(body));
-            self.state = if self.close_received.is_some() {
+            self.closing().sent = Some(body);
+            self.state = if self.close_received().is_some() {
                 State::Closed
             } else {
                 State::Closing
@@ -287,15 +302,15 @@ impl Connection {
 
     /// Fails the connection with an explicit code (e.g. 1011 for a local fault, 1001 going away).
     pub fn fail_with(&mut self, code: CloseCode, reason: &str) -> Option<Message> {
-        let was_sent = self.close_sent.is_some();
+        let was_sent = self.close_sent().is_some();
         self.state = State::Closed;
         if was_sent {
             return None;
         }
-        self.close_sent = Some(Box::new(CloseFrame {
+        self.closing().sent = Some(CloseFrame {
             code,
             reason: reason.to_owned(),
-        }));
+        });
         Some(Message::close(code, reason))
     }
 

@@ -234,14 +234,19 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     }
 }
 
-impl<R: AsyncRead + Unpin + Send> super::FrameSource for FrameReader<R> {
+impl<R> FrameReader<R> {
+    /// Whether bytes are buffered that the next poll will decode without I/O: while they are,
+    /// the session leaves its writes in the sink's buffer, to go out in one write when reading
+    /// next has to wait for the socket ("corking").
     #[inline]
-    fn has_buffered(&self) -> bool {
+    pub(crate) fn has_buffered(&self) -> bool {
         !self.buf.is_empty()
     }
 
+    /// Whether the last poll returned `Pending` for want of room in the memory budget (the
+    /// session bounds that wait), rather than for want of input.
     #[inline]
-    fn starved(&self) -> bool {
+    pub(crate) fn starved(&self) -> bool {
         self.starved
     }
 }

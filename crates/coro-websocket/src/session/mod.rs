@@ -15,7 +15,6 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_core::Stream;
 use futures_sink::Sink;
 use futures_util::task::AtomicWaker;
 use futures_util::SinkExt;
@@ -53,38 +52,6 @@ use crate::proto::{Connection, Message, Opcode, Role, SendError, Sent};
 pub(crate) use frames::{FrameReader, FrameWriter};
 pub(crate) use transport::{ByteRead, ByteWrite, FrameSink, FrameStream};
 type SendFuture = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
-
-/// A stream of incoming frames that can tell whether more input is already buffered.
-///
-/// While it is, writes made by the application are left in the sink's buffer, to go out in one
-/// write when the reader next has to wait for the socket ("corking").
-pub(crate) trait FrameSource: Stream<Item = Result<Message, Error>> + Send {
-    /// Whether bytes are buffered that the next poll will decode without I/O.
-    fn has_buffered(&self) -> bool;
-
-    /// Whether the last poll returned `Pending` for want of room in the memory budget (the
-    /// session bounds that wait), rather than for want of input.
-    fn starved(&self) -> bool {
-        false
-    }
-}
-
-/// A caller's frame stream for [`wrap_io`]: it never reports buffered input, so nothing is corked.
-struct Foreign<S>(Pin<Box<S>>);
-
-impl<S: Stream<Item = Result<Message, Error>> + Send> Stream for Foreign<S> {
-    type Item = Result<Message, Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.0.as_mut().poll_next(cx)
-    }
-}
-
-impl<S: Stream<Item = Result<Message, Error>> + Send> FrameSource for Foreign<S> {
-    fn has_buffered(&self) -> bool {
-        false
-    }
-}
 
 /// Ends whatever carries the session at once (e.g. shuts an OS socket down both ways), given by
 /// the layer that owns it. The session calls it when it is aborted.

@@ -82,7 +82,7 @@ pub(crate) fn open_owned(
     // not carry.
     let deflater = deflate.map(|d| Box::new(d.deflater()));
     let control = shutdown.map(|hook| Arc::new(Control::new(hook)));
-    let owned = Owned::new(role, conn, sink, deflater, config, control, heartbeat);
+    let owned = Owned::new(conn, sink, deflater, config, control, heartbeat);
     let inflater =
         deflate.map(|d| Box::new(MessageInflater::new(d.inflater(config.max_message_size))));
     let account = Account::new(config.memory_budget.clone());

@@ -81,13 +81,16 @@ struct Beat {
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
     /// In ping mode, after a ping: the frame count when it was sent.
     awaiting: Option<u64>,
+    /// Frames received: the heartbeat's evidence of life.
+    activity: u64,
 }
 
 /// What an unsplit session holds besides its reading state.
 pub(crate) struct Owned {
     /// What a split session takes over.
     pub(super) base: Rest,
-    abort: Option<Abort>,
+    /// (Boxed: rare, and every connection carries an `Owned`.)
+    abort: Option<Box<Abort>>,
     /// The reader holds input it will decode without waiting: writes may stay corked.
     has_more: bool,
     /// Frames wait in the sink's buffer; the reader flushes them before it waits for input.
@@ -97,8 +100,6 @@ pub(crate) struct Owned {
     end_after_flush: bool,
     work: Work,
     beat: Option<Box<Beat>>,
-    /// Frames received: the heartbeat's evidence of life.
-    activity: u64,
 }
 
 /// What [`Owned::into_parts`] leaves for a split session.
@@ -112,7 +113,6 @@ pub(super) struct Parts {
 impl Owned {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
-        role: Role,
         conn: Connection,
         sink: FrameSink,
         deflater: Option<Box<Deflater>>,
@@ -122,11 +122,9 @@ impl Owned {
     ) -> Owned {
         Owned {
             base: Rest {
-                role,
                 conn,
                 sink,
                 deflater,
-                close_timeout: config.close_timeout,
                 budget_wait: config.budget_wait,
                 max_message_size: config.max_message_size,
                 control,
@@ -142,9 +140,9 @@ impl Owned {
                     next: tokio::time::Instant::now() + hb.interval,
                     sleep: None,
                     awaiting: None,
+                    activity: 0,
                 })
             }),
-            activity: 0,
         }
     }
 
@@ -166,17 +164,16 @@ impl Owned {
             Work::Flush { close: false, .. } => Some(Obligation::Flush),
         };
         let parts = Parts {
-            abort: self.abort,
+            abort: self.abort.as_deref().copied(),
             owed: std::mem::take(&mut self.owed),
             heartbeat: self.beat.take().map(|b| b.hb),
             pending,
         };
         // Moved out whole (`Owned` flushes on drop): the stand-in costs nothing.
-        let role = self.base.role;
+        let role = self.base.conn.role();
         let gone = Rest {
-            role,
             conn: Connection::new(role),
-            sink: FrameSink::Frames(Box::pin(Gone)),
+            sink: FrameSink::Frames(Box::new(Box::pin(Gone))),
             deflater: None,
             control: None,
             ..self.base
@@ -197,7 +194,7 @@ impl Owned {
     }
 
     fn abort_error(&self) -> Option<Error> {
-        Some(match self.abort? {
+        Some(match *self.abort.as_deref()? {
             Abort::Shutdown => Error::ConnectionClosed(Box::new(self.closed())),
             Abort::PeerNotResponding(t) => Error::PeerNotResponding(t),
         })
@@ -221,7 +218,7 @@ impl Owned {
         if let Some(deflater) = self.base.deflater.as_deref_mut() {
             deflate(deflater, &mut msg);
         }
-        msg.mask = self.base.role == Role::Client;
+        msg.mask = self.base.conn.role() == Role::Client;
         let corks = self.has_more && msg.opcode != Opcode::Close;
         self.end_after_flush |= sent.close_transport;
         self.base.sink.as_mut().start_send(msg)?;
@@ -265,7 +262,7 @@ impl Owned {
                         let Work::Send { mut reply, close } = std::mem::take(&mut self.work) else {
                             unreachable!("matched above")
                         };
-                        reply.mask = self.base.role == Role::Client;
+                        reply.mask = self.base.conn.role() == Role::Client;
                         match self.base.sink.as_mut().start_send(*reply) {
                             Ok(()) => Work::Flush {
                                 close,
@@ -320,7 +317,7 @@ impl Owned {
             if let Some(seen) = beat.awaiting.take() {
                 // Reading is waiting on an empty transport: every frame the peer sent is counted.
                 if let HeartbeatMode::Ping { timeout } = beat.hb.mode {
-                    if self.activity == seen && self.base.conn.state() == State::Open {
+                    if beat.activity == seen && self.base.conn.state() == State::Open {
                         tracing::debug!("heartbeat: no answer within {timeout:?}");
                         self.abort(Abort::PeerNotResponding(timeout));
                         return true;
@@ -336,7 +333,7 @@ impl Owned {
             let (frame, wake_at) = match beat.hb.mode {
                 HeartbeatMode::Pong => (Message::pong(""), beat.next),
                 HeartbeatMode::Ping { timeout } => {
-                    beat.awaiting = Some(self.activity);
+                    beat.awaiting = Some(beat.activity);
                     (Message::ping(""), tokio::time::Instant::now() + timeout)
                 }
             };
@@ -391,11 +388,9 @@ impl futures_sink::Sink<Message> for Gone {
 
 /// An unsplit session's fields that a split session takes over.
 pub(super) struct Rest {
-    pub(super) role: Role,
     pub(super) conn: Connection,
     pub(super) sink: FrameSink,
     pub(super) deflater: Option<Box<Deflater>>,
-    pub(super) close_timeout: Duration,
     pub(super) budget_wait: Duration,
     pub(super) max_message_size: u64,
     pub(super) control: Option<Arc<Control>>,
@@ -403,7 +398,7 @@ pub(super) struct Rest {
 
 impl Link for Owned {
     fn role(&self) -> Role {
-        self.base.role
+        self.base.conn.role()
     }
 
     fn max_message_size(&self) -> u64 {
@@ -415,7 +410,7 @@ impl Link for Owned {
     }
 
     fn close_timeout(&self) -> Duration {
-        self.base.close_timeout
+        self.base.conn.close_timeout()
     }
 
     fn conn(&mut self) -> impl DerefMut<Target = Connection> + '_ {
@@ -435,7 +430,9 @@ impl Link for Owned {
 
     #[inline]
     fn count_frame(&mut self) {
-        self.activity += 1;
+        if let Some(beat) = &mut self.beat {
+            beat.activity += 1;
+        }
     }
 
     #[inline]
@@ -451,11 +448,11 @@ impl Link for Owned {
 
     #[inline]
     fn aborted(&mut self) -> Option<Abort> {
-        self.abort
+        self.abort.as_deref().copied()
     }
 
     fn abort(&mut self, why: Abort) {
-        self.abort.get_or_insert(why);
+        self.abort.get_or_insert_with(|| Box::new(why));
         self.base.conn.transport_closed();
         if let Some(control) = &self.base.control {
             (control.hook)();

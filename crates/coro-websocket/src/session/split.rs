@@ -157,11 +157,12 @@ impl Link for SplitLink {
 /// The state of an unsplit session, moved behind the locks and flags of a split one.
 pub(super) fn share(rest: Rest, parts: &Parts) -> Shared {
     let closing = rest.conn.close_sent().is_some() || rest.conn.close_received().is_some();
+    let close_timeout = rest.conn.close_timeout();
     let shutdown: Option<ShutdownHook> = rest
         .control
         .map(|control| Box::new(move || control.shutdown_transport()) as ShutdownHook);
     Shared {
-        role: rest.role,
+        role: rest.conn.role(),
         conn: Mutex::new(rest.conn),
         sink: futures_util::lock::Mutex::new(rest.sink),
         abort: Mutex::new(parts.abort),
@@ -175,7 +176,7 @@ pub(super) fn share(rest: Rest, parts: &Parts) -> Shared {
         closing: AtomicBool::new(closing),
         deflater: rest.deflater.map(|d| Box::new(Mutex::new(*d))),
         shutdown,
-        close_timeout: rest.close_timeout,
+        close_timeout,
         budget_wait: rest.budget_wait,
         on_drop: std::sync::OnceLock::new(),
         max_message_size: rest.max_message_size,

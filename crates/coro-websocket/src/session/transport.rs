@@ -14,7 +14,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::frames::{FrameReader, FrameWriter};
-use super::FrameSource;
 use crate::error::Error;
 use crate::proto::Message;
 
@@ -29,8 +28,10 @@ pub(crate) enum FrameStream {
     Tcp(Box<FrameReader<OwnedReadHalf>>),
     /// Our decoder over any other byte stream (TLS, Unix, a tunnel, an HTTP/2 stream).
     Bytes(Box<FrameReader<ByteRead>>),
-    /// A caller's frame stream.
-    Frames(Pin<Box<dyn FrameSource>>),
+    /// A caller's frame stream. (Boxed twice, so that the enum is two words: every connection
+    /// carries one, and this kind is rare.) It never reports buffered input, so nothing is
+    /// corked.
+    Frames(Box<ForeignStream>),
 }
 
 /// Where a session's frames go.
@@ -39,9 +40,14 @@ pub(crate) enum FrameSink {
     Tcp(Box<FrameWriter<OwnedWriteHalf>>),
     /// Our encoder over any other byte stream.
     Bytes(Box<FrameWriter<ByteWrite>>),
-    /// A caller's frame sink.
-    Frames(Pin<Box<dyn Sink<Message, Error = Error> + Send>>),
+    /// A caller's frame sink (boxed twice, as a caller's stream).
+    Frames(Box<ForeignSink>),
 }
+
+/// A caller's frame stream.
+pub(crate) type ForeignStream = Pin<Box<dyn Stream<Item = Result<Message, Error>> + Send>>;
+/// A caller's frame sink.
+pub(crate) type ForeignSink = Pin<Box<dyn Sink<Message, Error = Error> + Send>>;
 
 impl FrameStream {
     /// Pinned for polling (it is `Unpin`), as a `Pin<Box<_>>` would be.
@@ -56,7 +62,7 @@ impl FrameStream {
         match self {
             FrameStream::Tcp(r) => r.has_buffered(),
             FrameStream::Bytes(r) => r.has_buffered(),
-            FrameStream::Frames(s) => s.has_buffered(),
+            FrameStream::Frames(_) => false,
         }
     }
 
@@ -66,7 +72,7 @@ impl FrameStream {
         match self {
             FrameStream::Tcp(r) => r.starved(),
             FrameStream::Bytes(r) => r.starved(),
-            FrameStream::Frames(s) => s.starved(),
+            FrameStream::Frames(_) => false,
         }
     }
 }
@@ -79,7 +85,7 @@ impl Stream for FrameStream {
         match self.get_mut() {
             FrameStream::Tcp(r) => Pin::new(&mut **r).poll_next(cx),
             FrameStream::Bytes(r) => Pin::new(&mut **r).poll_next(cx),
-            FrameStream::Frames(s) => s.as_mut().poll_next(cx),
+            FrameStream::Frames(s) => Pin::as_mut(s).poll_next(cx),
         }
     }
 }
@@ -105,7 +111,7 @@ macro_rules! each_sink {
                 $call
             }
             FrameSink::Frames($s) => {
-                let $s = $s.as_mut();
+                let $s = Pin::as_mut($s);
                 $call
             }
         }
