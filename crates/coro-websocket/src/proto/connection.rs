@@ -232,16 +232,33 @@ impl Connection {
     /// [`SendError`] when the frame would break RFC 6455 or the connection is closing.
     #[inline]
     pub fn send(&mut self, frame: &Message) -> Result<Sent, SendError> {
-        // The common case, decided at once: a whole text or binary message while open.
-        if frame.fin
-            && matches!(frame.opcode, Opcode::Text | Opcode::Binary)
-            && !(frame.rsv1 || frame.rsv2 || frame.rsv3 || self.sending_fragmented)
-            && self.state == State::Open
-            && self.close_sent().is_none()
-        {
+        if self.admits_at_once(frame) {
             return Ok(Sent::default());
         }
         self.send_checked(frame)
+    }
+
+    /// Whether `frame` is the common case that [`Connection::send`] accepts with nothing to
+    /// account for: a whole text or binary message, no reserved bit, while open and not in the
+    /// middle of a fragmented message. Sending it changes nothing here, so a caller may skip
+    /// `send` for it.
+    ///
+    /// ```
+    /// use coro_websocket::proto::{Connection, Role};
+    /// use coro_websocket::{CloseCode, Message};
+    /// let mut conn = Connection::new(Role::Server);
+    /// assert!(conn.admits_at_once(&Message::binary(&b"hi"[..])));
+    /// assert!(!conn.admits_at_once(&Message::ping("")));
+    /// conn.send(&Message::close(CloseCode::NORMAL, "")).unwrap();
+    /// assert!(!conn.admits_at_once(&Message::binary(&b"hi"[..])));
+    /// ```
+    #[inline]
+    pub fn admits_at_once(&self, frame: &Message) -> bool {
+        // (A close sent or received leaves the state `Open` no more.)
+        frame.fin
+            && matches!(frame.opcode, Opcode::Text | Opcode::Binary)
+            && !(frame.rsv1 || frame.rsv2 || frame.rsv3 || self.sending_fragmented)
+            && self.state == State::Open
     }
 
     /// [`Connection::send`] for every other frame.

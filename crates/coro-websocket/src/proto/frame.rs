@@ -348,19 +348,32 @@ impl FrameHeader {
 /// encode_frame(&Message::text("Hello"), Some([0x37, 0xfa, 0x21, 0x3d]), &mut out);
 /// assert_eq!(&out[..], b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58");
 /// ```
+#[inline]
 pub fn encode_frame(msg: &Message, mask: Option<[u8; 4]>, dst: &mut BytesMut) {
     if mask.is_none() && msg.payload.len() < 126 {
-        // The common small unmasked frame: a two-byte header, then the payload.
-        let b0 = (u8::from(msg.fin) << 7)
-            | (u8::from(msg.rsv1) << 6)
-            | (u8::from(msg.rsv2) << 5)
-            | (u8::from(msg.rsv3) << 4)
-            | (msg.opcode as u8);
-        dst.reserve(2 + msg.payload.len());
-        dst.put_u16(u16::from_be_bytes([b0, msg.payload.len() as u8]));
-        dst.extend_from_slice(&msg.payload);
-        return;
+        encode_short(msg, dst);
+    } else {
+        encode_long(msg, mask, dst);
     }
+}
+
+/// [`encode_frame`] for the common small unmasked frame: a two-byte header, then the payload
+/// (shorter than 126 bytes).
+#[inline]
+pub(crate) fn encode_short(msg: &Message, dst: &mut BytesMut) {
+    debug_assert!(msg.payload.len() < 126);
+    let b0 = (u8::from(msg.fin) << 7)
+        | (u8::from(msg.rsv1) << 6)
+        | (u8::from(msg.rsv2) << 5)
+        | (u8::from(msg.rsv3) << 4)
+        | (msg.opcode as u8);
+    dst.reserve(2 + msg.payload.len());
+    dst.put_u16(u16::from_be_bytes([b0, msg.payload.len() as u8]));
+    dst.extend_from_slice(&msg.payload);
+}
+
+/// [`encode_frame`] for every other frame.
+fn encode_long(msg: &Message, mask: Option<[u8; 4]>, dst: &mut BytesMut) {
     let header = FrameHeader::of(msg, mask);
     dst.reserve(14 + msg.payload.len());
     header.encode(dst);

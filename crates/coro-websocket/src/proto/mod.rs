@@ -22,6 +22,7 @@ pub use close::{CloseCode, CloseFrame};
 pub use connection::{Connection, Received, SendError, Sent, State};
 pub use decoder::FrameDecoder;
 pub(crate) use decoder::READ_AHEAD;
+pub(crate) use frame::encode_short;
 pub use frame::{encode_frame, FrameHeader, HeaderError, Message, Opcode};
 pub use mask::apply_mask;
 pub use utf8::{InvalidUtf8, Utf8Validator};

@@ -294,6 +294,25 @@ impl Direct {
 }
 
 impl<W> FrameWriter<W> {
+    /// `poll_ready` and `start_send` at once for the common frame: a small one (payload under
+    /// 126 bytes), sent unmasked, while only small frames wait and there is room. Encoded at
+    /// once and true; otherwise false and nothing done (the caller goes the usual way).
+    #[inline]
+    pub(crate) fn put_short(&mut self, msg: &Message) -> bool {
+        if msg.payload.len() >= 126
+            || self.buf.len() >= self.limit
+            || self.direct.is_some()
+            || !self.queue.is_empty()
+        {
+            return false;
+        }
+        if self.buf.capacity() == 0 {
+            self.buf = take_buf(msg.payload.len() + 2);
+        }
+        crate::proto::encode_short(msg, &mut self.buf);
+        true
+    }
+
     pub(crate) fn new(io: W, limit: usize, mask_source: crate::codec::MaskSource) -> Self {
         FrameWriter {
             io,

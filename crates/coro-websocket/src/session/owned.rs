@@ -226,6 +226,24 @@ impl Owned {
         Ok(corks && !sent.close_transport)
     }
 
+    /// [`Owned::poll_ready`] and [`Owned::start_send`] in one step for the common frame (a
+    /// server's small whole data message, with nothing else under way), when that is only
+    /// copying it into the sink's buffer: `Some` with whether it may stay corked. `None`, with
+    /// nothing done, for every other case, which goes the usual way.
+    #[inline]
+    pub(super) fn send_short(&mut self, msg: &Message) -> Option<bool> {
+        let plain = self.abort.is_none()
+            && matches!(self.work, Work::Idle | Work::Done(_))
+            && self.base.conn.role() == Role::Server
+            && (self.base.deflater.is_none() || !msg.compress)
+            && self.base.conn.admits_at_once(msg);
+        if !plain || !self.base.sink.put_short(msg) {
+            return None;
+        }
+        self.owed = true;
+        Some(self.has_more)
+    }
+
     /// After a batch read: the application's replies may stay corked until it reads again
     /// (reading flushes them before it waits) or flushes.
     pub(super) fn hold_writes(&mut self) {

@@ -96,6 +96,18 @@ impl FrameSink {
     pub(crate) fn as_mut(&mut self) -> Pin<&mut Self> {
         Pin::new(self)
     }
+
+    /// Readies the sink for a small unmasked frame and hands it over in one step, when that
+    /// needs nothing but copying it into our writer's buffer (see `FrameWriter::put_short`).
+    /// False, with nothing done, otherwise.
+    #[inline]
+    pub(crate) fn put_short(&mut self, msg: &Message) -> bool {
+        match self {
+            FrameSink::Tcp(w) => w.put_short(msg),
+            FrameSink::Bytes(w) => w.put_short(msg),
+            FrameSink::Frames(_) => false,
+        }
+    }
 }
 
 /// Calls the same `Sink` method on whichever sink it is.

@@ -269,7 +269,12 @@ impl WebSocket {
         message: &mut Option<Message>,
     ) -> Poll<Result<(), Error>> {
         let link = &mut self.core.link;
-        if message.is_some() {
+        if let Some(corked) = message.as_ref().and_then(|m| link.send_short(m)) {
+            *message = None;
+            if corked {
+                return Poll::Ready(Ok(()));
+            }
+        } else if message.is_some() {
             ready!(link.poll_ready(cx))?;
             let message = message.take().expect("checked above");
             if link.start_send(message)? {
