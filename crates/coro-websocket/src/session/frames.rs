@@ -299,11 +299,7 @@ impl<W> FrameWriter<W> {
     /// once and true; otherwise false and nothing done (the caller goes the usual way).
     #[inline]
     pub(crate) fn put_short(&mut self, msg: &Message) -> bool {
-        if msg.payload.len() >= 126
-            || self.buf.len() >= self.limit
-            || self.direct.is_some()
-            || !self.queue.is_empty()
-        {
+        if msg.payload.len() >= 126 || !self.has_room() {
             return false;
         }
         if self.buf.capacity() == 0 {
@@ -311,6 +307,13 @@ impl<W> FrameWriter<W> {
         }
         crate::proto::encode_short(msg, &mut self.buf);
         true
+    }
+
+    /// Only small frames are waiting, and room is left (the usual case): a frame may be taken
+    /// without writing anything out first.
+    #[inline]
+    fn has_room(&self) -> bool {
+        self.buf.len() < self.limit && self.direct.is_none() && self.queue.is_empty()
     }
 
     pub(crate) fn new(io: W, limit: usize, mask_source: crate::codec::MaskSource) -> Self {
@@ -430,8 +433,7 @@ impl<W: AsyncWrite + Unpin> Sink<Message> for FrameWriter<W> {
 
     #[inline(always)]
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if self.buf.len() < self.limit && self.direct.is_none() && self.queue.is_empty() {
-            // Only small frames are waiting, and room is left (the usual case).
+        if self.has_room() {
             return Poll::Ready(Ok(()));
         }
         self.make_room(cx)

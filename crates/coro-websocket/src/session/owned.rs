@@ -111,7 +111,6 @@ pub(super) struct Parts {
 }
 
 impl Owned {
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         conn: Connection,
         sink: FrameSink,
