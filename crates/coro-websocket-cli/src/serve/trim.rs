@@ -25,8 +25,23 @@ const RELEASED: usize = 16 << 20;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const AFTER: u32 = 2;
 
+/// The size from which glibc serves an allocation with its own `mmap`, so that freeing it returns
+/// it to the system at once. glibc's default starts at 128 KiB but rises to the largest such block
+/// freed so far (up to 32 MiB): after a flood of large messages, blocks of many MiB come from the
+/// arenas, which grow to hold them (the flood test's peak was 166-299 MiB with it, 92-114 MiB
+/// without, docs/limits.md). Setting it fixes it. 1 MiB keeps messages up to that size in the
+/// arenas (no system call, no page faults per message).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MMAP_FROM: libc::c_int = 1 << 20;
+
 /// Watches `budget` on the current runtime, trimming the heap after a burst (glibc only).
 pub fn spawn(budget: MemoryBudget) {
+    // SAFETY: mallopt takes no pointers; glibc allows it at any time from any thread.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_FROM);
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
