@@ -28,9 +28,10 @@ const AFTER: u32 = 2;
 /// The size from which glibc serves an allocation with its own `mmap`, so that freeing it returns
 /// it to the system at once. glibc's default starts at 128 KiB but rises to the largest such block
 /// freed so far (up to 32 MiB): after a flood of large messages, blocks of many MiB come from the
-/// arenas, which grow to hold them (the flood test's peak was 166-299 MiB with it, 92-114 MiB
+/// arenas, which grow to hold them (the flood test's peak was 166-299 MiB with it, 92-117 MiB
 /// without, docs/limits.md). Setting it fixes it. 1 MiB keeps messages up to that size in the
-/// arenas (no system call, no page faults per message).
+/// arenas (no system call, no page faults per message); larger ones pay for that (8-27% less
+/// throughput at 2 and 8 MiB, measured in docs/limits.md).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MMAP_FROM: libc::c_int = 1 << 20;
 
