@@ -265,7 +265,7 @@ async fn flood(threads: &str) {
         after = status(pid, "VmRSS");
     }
     eprintln!(
-        "threads {threads}: server RSS {} MiB after the flood, {} sockets open; largest mappings: {}",
+        "threads {threads}: RSS {} MiB after the flood, {} sockets open; largest mappings: {}",
         after >> 20,
         sockets(pid),
         largest_mappings(pid)
