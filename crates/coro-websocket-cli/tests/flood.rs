@@ -44,8 +44,8 @@ fn status(pid: u32, field: &str) -> u64 {
     kib << 10
 }
 
-/// The server's five largest mappings by resident size, for a failure's message: a heap arena
-/// that kept its pages reads differently from a stack or a mapped file.
+/// The server's five largest mappings by resident size, printed with its RSS after the flood: if
+/// that fails, a heap arena that kept its pages reads differently from a stack or a mapped file.
 fn largest_mappings(pid: u32) -> String {
     let text = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
     let mut maps: Vec<(u64, String)> = Vec::new();
@@ -75,7 +75,8 @@ fn largest_mappings(pid: u32) -> String {
         .join("; ")
 }
 
-/// How many sockets the server has open: its listener and its connections.
+/// How many sockets the server has open: its listener, its connections, and the runtime's own
+/// (4 with one thread, 6 with two, before any connection).
 fn sockets(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|dir| {

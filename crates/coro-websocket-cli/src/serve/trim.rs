@@ -5,7 +5,8 @@
 //! connections hold has fallen by `RELEASED` since its last high point (and again `AFTER`
 //! seconds later, for what connections freed outside the budget once they ended: write queues,
 //! tasks), or every `EVERY` seconds in any case, asks glibc (`malloc_trim`) to return its free
-//! pages.
+//! pages. Blocks of `MMAP_FROM` and more do not wait for that: they are mapped on their own and
+//! unmapped when freed.
 //!
 //! Only the binary does this: which allocator a process uses is its own choice, not a
 //! library's. Elsewhere than Linux with glibc it does nothing.
@@ -28,14 +29,15 @@ const AFTER: u32 = 2;
 /// The size from which glibc serves an allocation with its own `mmap`, so that freeing it returns
 /// it to the system at once. glibc's default starts at 128 KiB but rises to the largest such block
 /// freed so far (up to 32 MiB): after a flood of large messages, blocks of many MiB come from the
-/// arenas, which grow to hold them (the flood test's peak was 166-299 MiB with it, 92-117 MiB
-/// without, docs/limits.md). Setting it fixes it. 1 MiB keeps messages up to that size in the
-/// arenas (no system call, no page faults per message); larger ones pay for that (8-27% less
-/// throughput at 2 and 8 MiB, measured in docs/limits.md).
+/// arenas, which grow to hold them (the flood test's peak was 166-299 MiB with that adjustment,
+/// 92-117 MiB without, docs/limits.md). Setting the threshold turns the adjustment off and pins
+/// it. 1 MiB keeps messages up to that size in the arenas (no system call, no page faults per
+/// message); larger ones pay for that (8-27% less throughput at 2 and 8 MiB, docs/limits.md).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MMAP_FROM: libc::c_int = 1 << 20;
 
-/// Watches `budget` on the current runtime, trimming the heap after a burst (glibc only).
+/// Pins glibc's mmap threshold at `MMAP_FROM` and watches `budget` on the current runtime,
+/// trimming the heap after a burst (glibc only).
 pub fn spawn(budget: MemoryBudget) {
     // SAFETY: mallopt takes no pointers; glibc allows it at any time from any thread.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
