@@ -30,11 +30,20 @@ const AFTER: u32 = 2;
 /// it to the system at once. glibc's default starts at 128 KiB but rises to the largest such block
 /// freed so far (up to 32 MiB): after a flood of large messages, blocks of many MiB come from the
 /// arenas, which grow to hold them (the flood test's peak was 166-299 MiB with that adjustment,
-/// 92-117 MiB without, docs/limits.md). Setting the threshold turns the adjustment off and pins
-/// it. 1 MiB keeps messages up to that size in the arenas (no system call, no page faults per
-/// message); larger ones pay for that (8-27% less throughput at 2 and 8 MiB, docs/limits.md).
+/// mostly 88-121 MiB without, docs/limits.md). Setting the threshold turns the adjustment off
+/// and pins it. 1 MiB keeps messages up to that size in the arenas (no system call, no page
+/// faults per message); larger ones pay for that (6-32% less throughput at 2 and 8 MiB,
+/// docs/limits.md).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MMAP_FROM: libc::c_int = 1 << 20;
+
+/// How much free space at the top of an arena glibc keeps rather than returning at once. Pinning
+/// `MMAP_FROM` pins this too, at glibc's 128 KiB unless set: too little for messages of a few
+/// hundred KiB, whose buffers would grow and shrink the heap with each message (a `brk` every
+/// second message at 256 KiB, and up to 38% fewer messages per second). Twice `MMAP_FROM`,
+/// glibc's own ratio; the periodic trim returns what it keeps.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const KEEP_ON_TOP: libc::c_int = 2 << 20;
 
 /// Pins glibc's mmap threshold at `MMAP_FROM` and watches `budget` on the current runtime,
 /// trimming the heap after a burst (glibc only).
@@ -44,6 +53,7 @@ pub fn spawn(budget: MemoryBudget) {
     #[allow(unsafe_code)]
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_FROM);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, KEEP_ON_TOP);
     }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     tokio::spawn(async move {
