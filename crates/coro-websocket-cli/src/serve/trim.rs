@@ -45,8 +45,8 @@ const MMAP_FROM: libc::c_int = 1 << 20;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const KEEP_ON_TOP: libc::c_int = 2 << 20;
 
-/// Pins glibc's mmap threshold at `MMAP_FROM` and watches `budget` on the current runtime,
-/// trimming the heap after a burst (glibc only).
+/// Pins glibc's mmap and trim thresholds (`MMAP_FROM`, `KEEP_ON_TOP`) and watches `budget` on
+/// the current runtime, trimming the heap after a burst (glibc only).
 pub fn spawn(budget: MemoryBudget) {
     // SAFETY: mallopt takes no pointers; glibc allows it at any time from any thread.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
