@@ -23,7 +23,7 @@ const BUDGET: usize = 64 << 20;
 /// What the server may hold beyond its budget, measured rather than derived (docs/limits.md):
 /// each of the 220 connections' first 64 KiB in each of its two places outside the budget
 /// (27.5 MiB), zlib state for the 100 compressed ones, write buffers, copies made while a
-/// reassembly buffer grows, and the allocator's slack. Most peaks are start + budget + 10-40 MiB;
+/// reassembly buffer grows, and the allocator's slack. Most peaks are start + budget + 8-45 MiB;
 /// the highest seen, on a slow run, was start + budget + 129 MiB.
 const CONSTANT: u64 = 192 << 20;
 /// How near its start the server's memory must come back after the flood: `serve` hands the

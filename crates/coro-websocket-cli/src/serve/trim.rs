@@ -30,7 +30,7 @@ const AFTER: u32 = 2;
 /// it to the system at once. glibc's default starts at 128 KiB but rises to the largest such block
 /// freed so far (up to 32 MiB): after a flood of large messages, blocks of many MiB come from the
 /// arenas, which grow to hold them (the flood test's peak was 166-299 MiB with that adjustment,
-/// mostly 88-121 MiB without, docs/limits.md). Setting the threshold turns the adjustment off
+/// mostly 88-125 MiB without, docs/limits.md). Setting the threshold turns the adjustment off
 /// and pins it. 1 MiB keeps messages up to that size in the arenas (no system call, no page
 /// faults per message); larger ones pay for that (6-32% less throughput at 2 and 8 MiB,
 /// docs/limits.md).
