@@ -83,8 +83,10 @@ pub(crate) struct FrameReader<R> {
     eof: bool,
     /// The most room the buffer has been seen to have since it was taken: about its
     /// allocation's size (reserving may have doubled it), so that one that held a frame larger
-    /// than the pool keeps is freed, not pooled, when it runs empty.
-    seen: usize,
+    /// than the pool keeps is freed, not pooled, when it runs empty. (A `u32`, saturating: it
+    /// only matters below `POOL_BUF_MAX`, and it shares a word with the flags below, which takes
+    /// the reader from 144 B to 136 B, the next size down of glibc's blocks.)
+    seen: u32,
     /// What the buffered bytes have taken from the memory budget.
     account: Account,
     /// The last poll waited for room in the budget, not for the socket.
@@ -197,7 +199,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             } else if this.buf.capacity() - this.buf.len() < READ_CHUNK / 4 {
                 this.buf.reserve(READ_CHUNK);
             }
-            this.seen = this.seen.max(this.buf.capacity());
+            let capacity = u32::try_from(this.buf.capacity()).unwrap_or(u32::MAX);
+            this.seen = this.seen.max(capacity);
             if this.account.is_limited() {
                 want = ready!(this.poll_room(cx, want, missing));
             }
@@ -211,7 +214,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     if this.buf.is_empty() {
                         // Idle: hold no buffer while waiting.
                         let mut buf = std::mem::take(&mut this.buf);
-                        let seen = std::mem::take(&mut this.seen);
+                        let seen = std::mem::take(&mut this.seen) as usize;
                         if seen.saturating_mul(2) > POOL_BUF_MAX {
                             drop(buf);
                         } else {
@@ -258,22 +261,28 @@ const ZERO_COPY_MIN: usize = 32 << 10;
 /// Writes frames to a byte stream, buffering them until flushed.
 ///
 /// Small frames are encoded into one buffer. A large unmasked payload is not copied: sent when
-/// nothing else is waiting, its header stays in `direct` beside it, and both go out in one
-/// vectored write, with no buffer at all; behind other frames, its header is cut off the buffer
-/// and both go into `queue`, to be written together with one vectored write.
+/// nothing else is waiting, its header stays beside it ([`Large::Direct`]), and both go out in
+/// one vectored write, with no buffer at all; behind other frames, its header is cut off the
+/// buffer and both are queued ([`Large::Queue`]), to be written together with one vectored write.
 pub(crate) struct FrameWriter<W> {
     io: W,
-    /// A frame waiting alone, header and payload apart. Only ever set when `queue` and `buf`
-    /// are empty; a second frame moves it into `queue` first.
-    /// (Boxed: rare enough, and every connection carries a `FrameWriter`.)
-    direct: Option<Box<Direct>>,
-    /// Chunks to write before `buf`, in order. (Their total is summed when needed rather than
-    /// kept: a field fewer in every connection's writer.)
-    queue: VecDeque<Bytes>,
+    /// Large payloads waiting, uncopied. (Boxed, and freed once written: rare, and every
+    /// connection carries a `FrameWriter`.)
+    large: Option<Box<Large>>,
     buf: BytesMut,
     /// Past this many buffered bytes, `poll_ready` writes them out first (backpressure).
     limit: usize,
     mask_source: crate::codec::MaskSource,
+}
+
+/// What waits besides the buffer of small frames.
+enum Large {
+    /// A frame waiting alone, header and payload apart: only while the buffer is empty. A second
+    /// frame turns it into a `Queue` first.
+    Direct(Direct),
+    /// Chunks to write before the buffer, in order. (Their total is summed when needed rather
+    /// than kept.)
+    Queue(VecDeque<Bytes>),
 }
 
 /// An unmasked frame's header (what is left of it to write) and payload.
@@ -313,24 +322,26 @@ impl<W> FrameWriter<W> {
     /// without writing anything out first.
     #[inline]
     fn has_room(&self) -> bool {
-        self.buf.len() < self.limit && self.direct.is_none() && self.queue.is_empty()
+        self.buf.len() < self.limit && self.large.is_none()
     }
 
     pub(crate) fn new(io: W, limit: usize, mask_source: crate::codec::MaskSource) -> Self {
         FrameWriter {
             io,
-            direct: None,
-            queue: VecDeque::new(),
+            large: None,
             buf: BytesMut::new(),
             limit,
             mask_source,
         }
     }
 
-    /// Moves a waiting direct frame into `queue`, uncopied, before another frame is queued
+    /// Moves a waiting direct frame into the queue, uncopied, before another frame is queued
     /// behind it.
     fn absorb_direct(&mut self) {
-        if let Some(d) = self.direct.take() {
+        if let Some(large) = self.large.take_if(|l| matches!(**l, Large::Direct(_))) {
+            let Large::Direct(d) = *large else {
+                unreachable!("taken only if direct")
+            };
             self.buf.extend_from_slice(d.head());
             self.push_zero_copy(d.payload);
         }
@@ -340,73 +351,42 @@ impl<W> FrameWriter<W> {
     /// `payload`), then `payload` itself.
     fn push_zero_copy(&mut self, payload: Bytes) {
         let head = self.buf.split().freeze();
-        self.queue.push_back(head);
-        self.queue.push_back(payload);
+        let large = self
+            .large
+            .get_or_insert_with(|| Box::new(Large::Queue(VecDeque::new())));
+        let Large::Queue(queue) = &mut **large else {
+            unreachable!("a direct frame is absorbed before anything is queued")
+        };
+        queue.push_back(head);
+        queue.push_back(payload);
+    }
+
+    /// Bytes waiting besides the buffer.
+    fn large_len(&self) -> usize {
+        match self.large.as_deref() {
+            None => 0,
+            Some(Large::Direct(d)) => d.len(),
+            Some(Large::Queue(q)) => q.iter().map(Bytes::len).sum(),
+        }
     }
 }
 
 impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     /// Writes out what is buffered when it has reached the limit.
     fn make_room(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        let direct = self.direct.as_ref().map_or(0, |d| d.len());
-        let queued: usize = self.queue.iter().map(Bytes::len).sum();
-        if direct + self.buf.len() + queued >= self.limit {
+        if self.large_len() + self.buf.len() >= self.limit {
             ready!(self.poll_write_out(cx))?;
         }
         Poll::Ready(Ok(()))
     }
 
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        while let Some(d) = self.direct.as_mut() {
-            let slices = [IoSlice::new(d.head()), IoSlice::new(&d.payload)];
-            let n = ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices))?;
-            if n == 0 {
-                return Poll::Ready(Err(
-                    std::io::Error::from(std::io::ErrorKind::WriteZero).into()
-                ));
-            }
-            let head_len = usize::from(d.head_len);
-            if n < head_len {
-                d.head.copy_within(n..head_len, 0);
-                d.head_len -= n as u8;
-                continue;
-            }
-            d.head_len = 0;
-            d.payload.advance(n - head_len);
-            if d.payload.is_empty() {
-                self.direct = None;
-            }
+        match self.large.as_deref_mut() {
+            None => {}
+            Some(Large::Direct(d)) => ready!(write_direct(&mut self.io, cx, d))?,
+            Some(Large::Queue(queue)) => ready!(write_queue(&mut self.io, cx, queue, &mut self.buf))?,
         }
-        while !self.queue.is_empty() {
-            let mut slices = [IoSlice::new(&[]); 8];
-            let mut count = 0;
-            for chunk in self.queue.iter().take(slices.len() - 1) {
-                slices[count] = IoSlice::new(chunk);
-                count += 1;
-            }
-            if !self.buf.is_empty() {
-                slices[count] = IoSlice::new(&self.buf);
-                count += 1;
-            }
-            let mut n = ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count]))?;
-            if n == 0 {
-                return Poll::Ready(Err(
-                    std::io::Error::from(std::io::ErrorKind::WriteZero).into()
-                ));
-            }
-            while n > 0 {
-                let Some(front) = self.queue.front_mut() else {
-                    self.buf.advance(n);
-                    break;
-                };
-                let step = n.min(front.len());
-                front.advance(step);
-                n -= step;
-                if front.is_empty() {
-                    self.queue.pop_front();
-                }
-            }
-        }
+        self.large = None;
         while !self.buf.is_empty() {
             let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.buf))?;
             if n == 0 {
@@ -428,6 +408,73 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     }
 }
 
+/// Writes out a direct frame, header and payload apart.
+fn write_direct<W: AsyncWrite + Unpin>(
+    io: &mut W,
+    cx: &mut Context<'_>,
+    d: &mut Direct,
+) -> Poll<Result<(), Error>> {
+    while d.len() > 0 {
+        let slices = [IoSlice::new(d.head()), IoSlice::new(&d.payload)];
+        let n = ready!(Pin::new(&mut *io).poll_write_vectored(cx, &slices))?;
+        if n == 0 {
+            return Poll::Ready(Err(
+                std::io::Error::from(std::io::ErrorKind::WriteZero).into()
+            ));
+        }
+        let head_len = usize::from(d.head_len);
+        if n < head_len {
+            d.head.copy_within(n..head_len, 0);
+            d.head_len -= n as u8;
+            continue;
+        }
+        d.head_len = 0;
+        d.payload.advance(n - head_len);
+    }
+    Poll::Ready(Ok(()))
+}
+
+/// Writes out the queued chunks, and with them as much of `buf` (which comes after them) as
+/// the last vectored write takes.
+fn write_queue<W: AsyncWrite + Unpin>(
+    io: &mut W,
+    cx: &mut Context<'_>,
+    queue: &mut VecDeque<Bytes>,
+    buf: &mut BytesMut,
+) -> Poll<Result<(), Error>> {
+    while !queue.is_empty() {
+        let mut slices = [IoSlice::new(&[]); 8];
+        let mut count = 0;
+        for chunk in queue.iter().take(slices.len() - 1) {
+            slices[count] = IoSlice::new(chunk);
+            count += 1;
+        }
+        if !buf.is_empty() {
+            slices[count] = IoSlice::new(buf);
+            count += 1;
+        }
+        let mut n = ready!(Pin::new(&mut *io).poll_write_vectored(cx, &slices[..count]))?;
+        if n == 0 {
+            return Poll::Ready(Err(
+                std::io::Error::from(std::io::ErrorKind::WriteZero).into()
+            ));
+        }
+        while n > 0 {
+            let Some(front) = queue.front_mut() else {
+                buf.advance(n);
+                break;
+            };
+            let step = n.min(front.len());
+            front.advance(step);
+            n -= step;
+            if front.is_empty() {
+                queue.pop_front();
+            }
+        }
+    }
+    Poll::Ready(Ok(()))
+}
+
 impl<W: AsyncWrite + Unpin> Sink<Message> for FrameWriter<W> {
     type Error = Error;
 
@@ -445,17 +492,16 @@ impl<W: AsyncWrite + Unpin> Sink<Message> for FrameWriter<W> {
         // the kernel less than a vectored write of two small pieces.)
         if !msg.mask
             && msg.payload.len() >= ZERO_COPY_MIN
-            && this.direct.is_none()
-            && this.queue.is_empty()
+            && this.large.is_none()
             && this.buf.is_empty()
         {
             let mut head = [0; 14];
             let head_len = FrameHeader::of(&msg, None).write_to(&mut head) as u8;
-            this.direct = Some(Box::new(Direct {
+            this.large = Some(Box::new(Large::Direct(Direct {
                 head,
                 head_len,
                 payload: msg.payload,
-            }));
+            })));
             return Ok(());
         }
         this.absorb_direct();
@@ -519,7 +565,7 @@ mod tests {
             assert_eq!((got.opcode, &got.payload), (want.opcode, &want.payload));
         }
         let writer = send.await.unwrap();
-        assert_eq!((writer.queue.len(), writer.buf.len()), (0, 0));
+        assert!(writer.large.is_none() && writer.buf.is_empty());
     }
 
     // A large frame sent alone goes out from `direct` (header and payload apart), through a
@@ -546,7 +592,7 @@ mod tests {
                     writer.feed(m).await.unwrap();
                 }
                 writer.flush().await.unwrap();
-                assert!(writer.direct.is_none());
+                assert!(writer.large.is_none());
             }
         });
         for want in expected {
@@ -554,5 +600,19 @@ mod tests {
             assert_eq!((got.opcode, &got.payload), (want.opcode, &want.payload));
         }
         send.await.unwrap();
+    }
+}
+
+#[cfg(test)]
+mod sizes {
+    use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+    /// Every connection over TCP holds one reader and one writer, each in a block of its own:
+    /// glibc's blocks are 16 B apart with an 8 B header, so 136 B and 72 B are the sizes just
+    /// under the next step (144 B and 80 B blocks; docs/performance.md).
+    #[test]
+    fn the_reader_and_writer_fit_their_heap_blocks() {
+        assert!(std::mem::size_of::<super::FrameReader<OwnedReadHalf>>() <= 136);
+        assert!(std::mem::size_of::<super::FrameWriter<OwnedWriteHalf>>() <= 72);
     }
 }
