@@ -384,7 +384,9 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         match self.large.as_deref_mut() {
             None => {}
             Some(Large::Direct(d)) => ready!(write_direct(&mut self.io, cx, d))?,
-            Some(Large::Queue(queue)) => ready!(write_queue(&mut self.io, cx, queue, &mut self.buf))?,
+            Some(Large::Queue(queue)) => {
+                ready!(write_queue(&mut self.io, cx, queue, &mut self.buf))?
+            }
         }
         self.large = None;
         while !self.buf.is_empty() {
