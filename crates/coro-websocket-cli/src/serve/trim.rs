@@ -31,9 +31,10 @@ const AFTER: u32 = 2;
 /// freed so far (up to 32 MiB): after a flood of large messages, blocks of many MiB come from the
 /// arenas, which grow to hold them (the flood test's peak was 166-299 MiB with that adjustment,
 /// mostly 88-125 MiB without, docs/limits.md). Setting the threshold turns the adjustment off
-/// and pins it. 1 MiB keeps messages up to that size in the arenas (no system call, no page
-/// faults per message); larger ones pay for that (6-32% less throughput at 2 and 8 MiB,
-/// docs/limits.md).
+/// and pins it. 1 MiB keeps messages a little under that size in the arenas (no system call, no
+/// page faults per message); from 1 MiB (a 1 MiB frame's read buffer is just over it) they pay
+/// for that: up to half the rate at 1 MiB, 6-32% less at 2 and 8 MiB (docs/limits.md). A 2 MiB
+/// threshold keeps 1 MiB messages at full speed but let the flood test peak at up to 233 MiB.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MMAP_FROM: libc::c_int = 1 << 20;
 
