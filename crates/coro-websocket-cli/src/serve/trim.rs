@@ -46,11 +46,11 @@ const MMAP_FROM: libc::c_int = 1 << 20;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const KEEP_ON_TOP: libc::c_int = 2 << 20;
 
-/// The largest block glibc keeps in its "fast bins": none. A freed block there is never merged with
-/// its free neighbours, so the small blocks that each accepted connection frees (its handshake's
-/// request, the handshake's own task) stay scattered between the blocks that live on: 1,262 B of
-/// `VmRSS` per idle connection without fast bins, 1,305 B with glibc's default of 128 B
-/// (docs/performance.md). Small blocks still go through the per-thread cache in front of the bins.
+/// The largest block glibc keeps in its "fast bins": none. A block freed there is never merged
+/// with its free neighbours, so small blocks freed while connections are accepted stay scattered
+/// between the blocks that live on: 1,262 B of `VmRSS` per idle connection without fast bins,
+/// 1,305 B with glibc's default of 128 B (docs/performance.md). Small blocks still go through
+/// the per-thread cache in front of the bins.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const FAST_BINS_UP_TO: libc::c_int = 0;
 /// Pins glibc's mmap and trim thresholds (`MMAP_FROM`, `KEEP_ON_TOP`), turns its fast bins off
