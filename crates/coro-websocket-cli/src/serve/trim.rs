@@ -53,9 +53,10 @@ const KEEP_ON_TOP: libc::c_int = 2 << 20;
 /// the per-thread cache in front of the bins.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const FAST_BINS_UP_TO: libc::c_int = 0;
+
 /// Pins glibc's mmap and trim thresholds (`MMAP_FROM`, `KEEP_ON_TOP`), turns its fast bins off
-/// (`FAST_BINS_UP_TO`) and watches `budget` on
-/// the current runtime, trimming the heap after a burst (glibc only).
+/// (`FAST_BINS_UP_TO`) and watches `budget` on the current runtime, trimming the heap after a
+/// burst (glibc only).
 pub fn spawn(budget: MemoryBudget) {
     // SAFETY: mallopt takes no pointers; glibc allows it at any time from any thread.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -150,12 +150,7 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         }
         self.large = None;
         while !self.buf.is_empty() {
-            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.buf))?;
-            if n == 0 {
-                return Poll::Ready(Err(
-                    std::io::Error::from(std::io::ErrorKind::WriteZero).into()
-                ));
-            }
+            let n = written(ready!(Pin::new(&mut self.io).poll_write(cx, &self.buf)))?;
             if n == self.buf.len() {
                 // All out: `clear` keeps the buffer's start where it is, so that the next
                 // user takes it from the pool without reclaiming anything.
@@ -170,6 +165,14 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     }
 }
 
+/// What a write took, where taking nothing means the stream can take no more.
+fn written(result: std::io::Result<usize>) -> Result<usize, Error> {
+    match result? {
+        0 => Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into()),
+        n => Ok(n),
+    }
+}
+
 /// Writes out a direct frame, header and payload apart.
 fn write_direct<W: AsyncWrite + Unpin>(
     io: &mut W,
@@ -178,12 +181,7 @@ fn write_direct<W: AsyncWrite + Unpin>(
 ) -> Poll<Result<(), Error>> {
     while d.len() > 0 {
         let slices = [IoSlice::new(d.head()), IoSlice::new(&d.payload)];
-        let n = ready!(Pin::new(&mut *io).poll_write_vectored(cx, &slices))?;
-        if n == 0 {
-            return Poll::Ready(Err(
-                std::io::Error::from(std::io::ErrorKind::WriteZero).into()
-            ));
-        }
+        let n = written(ready!(Pin::new(&mut *io).poll_write_vectored(cx, &slices)))?;
         let head_len = usize::from(d.head_len);
         if n < head_len {
             d.head.copy_within(n..head_len, 0);
@@ -215,12 +213,9 @@ fn write_queue<W: AsyncWrite + Unpin>(
             slices[count] = IoSlice::new(buf);
             count += 1;
         }
-        let mut n = ready!(Pin::new(&mut *io).poll_write_vectored(cx, &slices[..count]))?;
-        if n == 0 {
-            return Poll::Ready(Err(
-                std::io::Error::from(std::io::ErrorKind::WriteZero).into()
-            ));
-        }
+        let mut n = written(ready!(
+            Pin::new(&mut *io).poll_write_vectored(cx, &slices[..count])
+        ))?;
         while n > 0 {
             let Some(front) = queue.front_mut() else {
                 buf.advance(n);
@@ -299,16 +294,25 @@ mod tests {
     use crate::proto::Role;
     use bytes::BytesMut;
     use futures_util::{SinkExt, StreamExt};
+    use tokio::io::DuplexStream;
+
+    /// A writer and a client's reader at the two ends of a pipe that holds `capacity` bytes.
+    fn pipe(capacity: usize) -> (FrameWriter<DuplexStream>, FrameReader<DuplexStream>) {
+        let (a, b) = tokio::io::duplex(capacity);
+        let writer = FrameWriter::new(a, 64 << 10, crate::codec::random_mask);
+        let decoder = FrameDecoder::new(Role::Client, 1 << 20, 1 << 20);
+        (writer, FrameReader::new(b, decoder, BytesMut::new(), None))
+    }
+
+    fn big(n: usize, fill: u8) -> Message {
+        Message::binary(vec![fill; n])
+    }
 
     // Large payloads go out by vectored writes beside copied small frames: through a pipe that
     // takes a few KiB at a time, every frame must still arrive whole and in order.
     #[tokio::test]
     async fn mixed_small_and_zero_copy_frames_arrive_in_order_through_partial_writes() {
-        let (a, b) = tokio::io::duplex(3000);
-        let mut writer = FrameWriter::new(a, 64 << 10, crate::codec::random_mask);
-        let decoder = FrameDecoder::new(Role::Client, 1 << 20, 1 << 20);
-        let mut reader = FrameReader::new(b, decoder, BytesMut::new(), None);
-        let big = |n: usize, fill: u8| Message::binary(vec![fill; n]);
+        let (mut writer, mut reader) = pipe(3000);
         let sent = vec![
             Message::text("first"),
             big(100_000, 1),
@@ -338,11 +342,7 @@ mod tests {
     // before it is out.
     #[tokio::test]
     async fn direct_frames_survive_partial_writes_and_frames_queued_behind_them() {
-        let (a, b) = tokio::io::duplex(7);
-        let mut writer = FrameWriter::new(a, 64 << 10, crate::codec::random_mask);
-        let decoder = FrameDecoder::new(Role::Client, 1 << 20, 1 << 20);
-        let mut reader = FrameReader::new(b, decoder, BytesMut::new(), None);
-        let big = |n: usize, fill: u8| Message::binary(vec![fill; n]);
+        let (mut writer, mut reader) = pipe(7);
         // Flushed after each group: a lone large frame, a large one with a small one behind,
         // and a large one with another large one behind.
         let groups = vec![
